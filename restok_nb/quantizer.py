@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 import torch
+from fastcore.basics import patch
 import torch.nn as nn
 import torch.nn.functional as F
 from .levels import level_slices
@@ -29,12 +30,18 @@ class VectorQuantizer(nn.Module):
     def __init__(self, codebook_size: int, token_size: int,
                  commitment_cost: float = 0.25,  # β of the commitment loss
                  entropy_loss_ratio: float = 0.0,  # weight of the entropy loss (0 in the paper)
-                 use_l2_norm: bool = True):
+                 use_l2_norm: bool = True,
+                 clustering_vq: bool = False,  # re-anchor rarely used codes on encoder outputs (CVQ-VAE)
+                 decay: float = 0.99):  # EMA decay of the code-usage estimate for `clustering_vq`
         super().__init__()
         self.codebook_size, self.token_size = codebook_size, token_size
         self.commitment_cost, self.entropy_loss_ratio, self.use_l2_norm = commitment_cost, entropy_loss_ratio, use_l2_norm
         self.embedding = nn.Embedding(codebook_size, token_size)
         nn.init.uniform_(self.embedding.weight, -1.0 / codebook_size, 1.0 / codebook_size)
+        self.clustering_vq, self.decay = clustering_vq, decay
+        self.bypass = False  # warm-up switch: output the normalised vectors unquantized (losses still computed)
+        if clustering_vq:
+            self.register_buffer("embed_prob", torch.zeros(codebook_size))
 
     def _norm(self, v): return F.normalize(v, dim=-1) if self.use_l2_norm else v
 
@@ -44,21 +51,46 @@ class VectorQuantizer(nn.Module):
 
     def forward(self, z: torch.Tensor,  # (B, N, token_size) encoder output
                ) -> tuple[torch.Tensor, dict]:  # z_q (B, N, token_size) and a dict of indices and losses
-        z = z.float()
-        B, N, C = z.shape
-        z = self._norm(z)
+        z_raw = z.float()
+        B, N, C = z_raw.shape
+        z = self._norm(z_raw)
         flat = z.reshape(-1, C)                                   # (B*N, C)
         codes = self._norm(self.embedding.weight)                 # (K, C)
         d = flat.pow(2).sum(1, keepdim=True) + codes.pow(2).sum(1) - 2 * flat @ codes.T  # (B*N, K)
         indices = d.argmin(1)                                     # (B*N,)
+        if self.clustering_vq and self.training:
+            self.anchor_codes(z_raw.reshape(-1, C).detach(), d.detach(), indices)
         z_q = self.lookup(indices).view(B, N, C)
         commitment = self.commitment_cost * torch.mean((z_q.detach() - z) ** 2)
         codebook = torch.mean((z_q - z.detach()) ** 2)
         ent = (self.entropy_loss_ratio * entropy_loss(d) if self.entropy_loss_ratio > 0
                else torch.zeros((), device=z.device))
-        z_q = z + (z_q - z).detach()                              # straight-through
+        z_q = z if self.bypass else z + (z_q - z).detach()        # straight-through (or warm-up bypass)
         return z_q, dict(indices=indices.view(B, N), quantizer_loss=commitment + codebook + ent,
                          commitment_loss=commitment, codebook_loss=codebook, entropy_loss=ent)
+
+# %% ../nbs/02_quantizer.ipynb
+def _gather(t: torch.Tensor) -> torch.Tensor:
+    "Concatenate `t` from every process (identity when not distributed)."
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return t
+    parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, t.contiguous())
+    return torch.cat(parts)
+
+@patch
+@torch.no_grad()
+def anchor_codes(self: VectorQuantizer, z_flat: torch.Tensor,  # (M, C) encoder outputs (before normalisation)
+                 d: torch.Tensor,  # (M, K) their squared distances to the codes
+                 indices: torch.Tensor):  # (M,) chosen codes
+    "Clustering VQ step: update the usage EMA and move rarely used codes onto their nearest encoder output."
+    z_flat, d, indices = _gather(z_flat), _gather(d), _gather(indices)
+    usage = torch.bincount(indices, minlength=self.codebook_size).float() / indices.numel()
+    self.embed_prob.mul_(self.decay).add_(usage, alpha=1 - self.decay)
+    anchors = z_flat[d.argmin(0)]                                  # (K, C): nearest vector of each code
+    alpha = torch.exp(-(self.embed_prob * self.codebook_size * 10) / (1 - self.decay) - 1e-3)[:, None]
+    self.embedding.weight.mul_(1 - alpha).add_(anchors * alpha)
 
 # %% ../nbs/02_quantizer.ipynb
 def code_stats(indices: torch.Tensor,  # (M,) or (M, n) code ids

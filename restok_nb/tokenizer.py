@@ -21,7 +21,7 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'PRESETS', 'ResTokConfig', 'ResTokEn
 # %% ../nbs/04_tokenizer.ipynb
 @dataclass
 class ResTokConfig:
-    "Every size and switch of a ResTok tokenizer (defaults: the `tiny` CPU preset)."
+    "Every size and switch of a ResTok tokenizer (sizes default to the `tiny` CPU preset)."
     image_size: int = 32             # input images are image_size × image_size, values in [0, 1]
     width: int = 128                 # ViT width of encoder and decoder
     enc_layers: int = 4              # ViT encoder layers
@@ -42,6 +42,7 @@ class ResTokConfig:
     commitment_cost: float = 0.25    # β of the commitment loss
     entropy_loss_ratio: float = 0.0  # weight of the quantizer entropy loss
     use_l2_norm: bool = True         # L2-normalise tokens and codes
+    clustering_vq: bool = False      # re-anchor rarely used codes on encoder outputs (fights codebook collapse)
     drop_latent_tokens: bool = True  # nested dropout in training
     drop_prob: float = 0.2           # probability of decoding from a shorter prefix in training
     rope_base: float = 10000.0       # RoPE base
@@ -215,7 +216,7 @@ class ResTok(nn.Module):
             self.latent_tokens = nn.Parameter(cfg.width ** -0.5 * torch.randn(cfg.num_latent_tokens, cfg.width))
         self.apply(_init_weights)
         self.quantize = VectorQuantizer(cfg.codebook_size, cfg.token_size, cfg.commitment_cost,
-                                        cfg.entropy_loss_ratio, cfg.use_l2_norm)
+                                        cfg.entropy_loss_ratio, cfg.use_l2_norm, cfg.clustering_vq)
         self.register_buffer("imnet_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("imnet_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -329,7 +330,7 @@ def forward(self: ResTok, x: torch.Tensor, num_tokens=None) -> tuple[torch.Tenso
 
 # %% ../nbs/04_tokenizer.ipynb
 PRESETS: dict[str, dict] = {
-    "tiny": dict(),
+    "tiny": dict(clustering_vq=True),   # small models need help against codebook collapse (notebook 02)
     "restok_b_128": dict(image_size=256, width=768, enc_layers=12, dec_layers=12, num_heads=12, num_latent_tokens=128,
                          codebook_size=8192, pixel_channels=128, pixel_channel_mult=(1, 1, 2, 2, 4)),
     "restok_l_128": dict(image_size=256, width=1024, enc_layers=24, dec_layers=24, num_heads=16, num_latent_tokens=128,
