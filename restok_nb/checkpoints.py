@@ -12,10 +12,12 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from .tokenizer import ResTok, ResTokConfig
+from .generator import HARGenerator, config_from_model_args
 
 # %% auto 0
 __all__ = ['VIT_SIZES', 'SIZE_KEYS', 'VF_PREFIXES', 'CheckpointError', 'read_state_dict', 'load_state_dict_checked',
-           'read_config', 'config_from_official', 'load_official_tokenizer', 'reference_dir', 'max_rel_err']
+           'read_config', 'config_from_official', 'load_official_tokenizer', 'load_official_har', 'reference_dir',
+           'max_rel_err']
 
 # %% ../nbs/06_checkpoints.ipynb
 class CheckpointError(ValueError):
@@ -159,6 +161,16 @@ def load_official_tokenizer(weights: str | os.PathLike | Mapping,  # state dict,
         sd = {k: v for k, v in sd.items() if k not in set(skipped)}
     model = ResTok(cfg)
     return load_state_dict_checked(model, sd, what="ResTok tokenizer").eval()
+
+# %% ../nbs/06_checkpoints.ipynb
+def load_official_har(weights: str | os.PathLike | Mapping,  # state dict, or a .safetensors/.bin/.pt path
+                      model_args: str | os.PathLike | Mapping,  # reference generator arguments: dict or JSON/YAML path
+                     ) -> HARGenerator:
+    "A `HARGenerator` in eval mode holding the reference implementation's weights."
+    args = read_config(model_args)
+    args = args.get("model_args", args)       # the parity vectors' JSON wraps the arguments
+    model = HARGenerator(config_from_model_args(args))
+    return load_state_dict_checked(model, read_state_dict(weights), what="HAR generator").eval()
 
 # %% ../nbs/06_checkpoints.ipynb
 def reference_dir() -> Path | None:

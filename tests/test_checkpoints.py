@@ -114,3 +114,26 @@ def test_config_errors():
     large = {"model": {"vq_model": {"vit_enc_model_size": "large", "vit_dec_model_size": "base"}}}
     with pytest.raises(ValueError, match="differ"):
         config_from_official(large)
+
+
+def test_load_official_har_matches_reference_logits(reference_dir):
+    from safetensors.torch import load_file
+    from restok_nb.checkpoints import load_official_har, max_rel_err
+    for name in ("tiny", "mini"):
+        har = load_official_har(reference_dir / f"{name}_har.safetensors", reference_dir / f"{name}_har.json")
+        assert not har.training
+        io = load_file(str(reference_dir / f"{name}_har_io.safetensors"))
+        with torch.no_grad():
+            assert max_rel_err(har(io["idx"], io["cond"]), io["logits"]) <= 1e-4, name
+
+
+def test_load_official_har_names_what_does_not_fit(reference_dir):
+    from restok_nb.checkpoints import load_official_har
+    from safetensors.torch import load_file
+    sd = load_file(str(reference_dir / "tiny_har.safetensors"))
+    sd.pop("layers.1.feed_forward.w3.weight")
+    sd["layers.9.attention.wo.weight"] = torch.zeros(1)
+    args = json.loads((reference_dir / "tiny_har.json").read_text())["model_args"]
+    with pytest.raises(CheckpointError) as e:
+        load_official_har(sd, args)
+    assert "layers.1.feed_forward.w3.weight" in str(e.value) and "layers.9.attention.wo.weight" in str(e.value)
