@@ -15,14 +15,15 @@ from fastcore.basics import patch_to
 from torch import Tensor, nn
 
 from .levels import block_causal_mask, check_num_tokens, level_sizes, prefix_lengths
+from .layers import apply_rope
 
 # %% auto 0
 __all__ = ['CFG_SCHEDULES', 'PRESETS', 'REFERENCE_MODEL_ARGS', 'har_passes', 'har_layout', 'num_queries', 'layout_labels',
-           'har_mask', 'find_multiple', 'GPTConfig', 'rope_table', 'apply_rope', 'drop_path', 'Attention',
-           'FeedForward', 'TransformerBlock', 'LabelEmbedder', 'SpecialTokenEmbedding', 'constant_schedule',
-           'linear_schedule', 'cosine_schedule', 'step_schedule', 'get_cfg_schedule', 'check_sampling_args',
-           'filter_logits', 'sample_logits', 'SampleStep', 'token_level', 'HARGenerator', 'generator_loss',
-           'greedy_consistency', 'from_preset', 'config_from_model_args']
+           'har_mask', 'find_multiple', 'GPTConfig', 'rope_table', 'drop_path', 'Attention', 'FeedForward',
+           'TransformerBlock', 'LabelEmbedder', 'SpecialTokenEmbedding', 'constant_schedule', 'linear_schedule',
+           'cosine_schedule', 'step_schedule', 'get_cfg_schedule', 'check_sampling_args', 'filter_logits',
+           'sample_logits', 'SampleStep', 'token_level', 'HARGenerator', 'generator_loss', 'greedy_consistency',
+           'from_preset', 'config_from_model_args']
 
 # %% ../nbs/05_generator.ipynb
 def _is_power_of_two(n) -> bool:
@@ -156,15 +157,6 @@ def rope_table(L: int, head_dim: int, base: float = 10000) -> Tensor:
     angles = torch.outer(torch.arange(L).float(), theta)                                           # (L, hd/2)
     return torch.stack([angles.cos(), angles.sin()], dim=-1)                                       # (L, hd/2, 2)
 
-def apply_rope(x: Tensor,     # (B, T, H, hd) queries or keys
-               rope: Tensor,  # (T, hd/2, 2) rows of `rope_table` for their positions
-              ) -> Tensor:    # (B, T, H, hd)
-    "Rotate each channel pair (2j, 2j+1) of `x` by its position's angle (in float32)."
-    x2 = x.float().unflatten(-1, (-1, 2))                    # (B, T, H, hd/2, 2)
-    cos, sin = rope[:, None, :, 0], rope[:, None, :, 1]      # (T, 1, hd/2)
-    x0, x1 = x2[..., 0], x2[..., 1]
-    return torch.stack([x0 * cos - x1 * sin, x1 * cos + x0 * sin], dim=-1).flatten(-2).type_as(x)
-
 # %% ../nbs/05_generator.ipynb
 def drop_path(x: Tensor, p: float, training: bool) -> Tensor:
     "Stochastic depth: drop the whole residual branch of a sample with probability `p` (training only)."
@@ -191,8 +183,8 @@ class Attention(nn.Module):
         B, T, D = x.shape
         H, Hkv, hd = self.n_head, self.n_kv_head, self.head_dim
         q, k, v = self.wqkv(x).split([H * hd, Hkv * hd, Hkv * hd], dim=-1)
-        q = apply_rope(q.view(B, T, H, hd), rope).transpose(1, 2)     # (B, H, T, hd)
-        k = apply_rope(k.view(B, T, Hkv, hd), rope).transpose(1, 2)   # (B, Hkv, T, hd)
+        q = apply_rope(q.view(B, T, H, hd).transpose(1, 2), rope)     # (B, H, T, hd)
+        k = apply_rope(k.view(B, T, Hkv, hd).transpose(1, 2), rope)   # (B, Hkv, T, hd)
         v = v.view(B, T, Hkv, hd).transpose(1, 2)                     # (B, Hkv, T, hd)
         if kv is not None:
             k_cache, v_cache = kv
