@@ -11,10 +11,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_tokenize_and_reconstruct_smoke(tmp_path):
     out_dir = tmp_path / "run"
     pm.execute_notebook(str(ROOT / "tutorials" / "01_tokenize_and_reconstruct.ipynb"), str(tmp_path / "out.ipynb"),
-                        parameters=dict(steps=12, batch_size=8, out_dir=str(out_dir)), cwd=str(ROOT),
+                        parameters=dict(steps=20, batch_size=8, warmup_steps=5, out_dir=str(out_dir)), cwd=str(ROOT),
                         kernel_name="python3", progress_bar=False)
     summary = json.loads((out_dir / "summary.json").read_text())
-    assert summary["steps"] == 12
+    assert summary["steps"] == 20
     assert set(summary["psnr_by_prefix"]) == {"1", "2", "4", "8", "16", "32"}
     assert (out_dir / "tokenizer.safetensors").stat().st_size > 0
     assert (out_dir / "reconstructions.png").stat().st_size > 0
