@@ -38,16 +38,14 @@ def read_state_dict(weights: str | os.PathLike | Mapping) -> dict[str, torch.Ten
         if not path.is_file():
             raise FileNotFoundError(f"no weights file at {path}; pass the path of a .safetensors, .bin or .pt file")
         suffix = path.suffix.lower()
+        if suffix not in (".safetensors", ".bin", ".pt", ".pth", ".ckpt"):
+            raise CheckpointError(f"cannot read {path.name}: expected a .safetensors, .bin, .pt or .pth file")
         try:
             if suffix == ".safetensors":
                 from safetensors.torch import load_file
                 sd = load_file(str(path), device="cpu")
-            elif suffix in (".bin", ".pt", ".pth", ".ckpt"):
-                sd = torch.load(path, map_location="cpu", weights_only=True)
             else:
-                raise CheckpointError(f"cannot read {path.name}: expected a .safetensors, .bin, .pt or .pth file")
-        except CheckpointError:
-            raise
+                sd = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # safetensors, zip and unpickling errors all mean: unreadable
             raise CheckpointError(f"could not read weights from {path}: the file is truncated, corrupt or not a "
                                   f"state dict ({type(e).__name__}: {str(e)[:200]}); download or save it again") from e
@@ -158,7 +156,7 @@ def load_official_tokenizer(weights: str | os.PathLike | Mapping,  # state dict,
     if skipped:
         warnings.warn(f"skipped {len(skipped)} tensors that only training uses (VF projections / foundation model): "
                       f"{_names(skipped, 6)}", stacklevel=2)
-        sd = {k: v for k, v in sd.items() if k not in set(skipped)}
+        sd = {k: v for k, v in sd.items() if not k.startswith(VF_PREFIXES)}
     model = ResTok(cfg)
     return load_state_dict_checked(model, sd, what="ResTok tokenizer").eval()
 

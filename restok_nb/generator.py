@@ -5,7 +5,6 @@
 # %% ../nbs/05_generator.ipynb 2
 from __future__ import annotations
 import math
-import operator
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -27,9 +26,10 @@ __all__ = ['CFG_SCHEDULES', 'PRESETS', 'REFERENCE_MODEL_ARGS', 'har_passes', 'ha
 
 # %% ../nbs/05_generator.ipynb
 def _is_power_of_two(n) -> bool:
-    try: n = operator.index(n)
-    except TypeError: return False
-    return n >= 1 and n & (n - 1) == 0
+    "Whether `n` is a power of two (the test of `check_num_tokens`, without its error)."
+    try: check_num_tokens(n)
+    except ValueError: return False
+    return True
 
 def har_passes(N: int, a: int) -> list[tuple[int, int]]:
     "The (start, end) windows of positions (= predicted tokens) of each forward pass of HAR with `a` AR tokens."

@@ -7,18 +7,14 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from restok_nb.checkpoints import load_official_har, max_rel_err as rel_err
 from restok_nb.generator import (GPTConfig, HARGenerator, config_from_model_args, from_preset, generator_loss,
                                  greedy_consistency)
 
 
-def rel_err(a, b):
-    return ((a - b).abs().max() / b.abs().max()).item()
-
-
 def reference_model(reference_dir, name):
-    args = json.loads((reference_dir / f"{name}_har.json").read_text())["model_args"]
-    model = HARGenerator(config_from_model_args(args)).eval()
-    model.load_state_dict(load_file(reference_dir / f"{name}_har.safetensors"), strict=True)
+    "The reference weights through the public loader (strict by name), and the reference outputs."
+    model = load_official_har(reference_dir / f"{name}_har.safetensors", reference_dir / f"{name}_har.json")
     return model, load_file(reference_dir / f"{name}_har_io.safetensors")
 
 
