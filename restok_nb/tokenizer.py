@@ -43,6 +43,7 @@ class ResTokConfig:
     entropy_loss_ratio: float = 0.0  # weight of the quantizer entropy loss
     use_l2_norm: bool = True         # L2-normalise tokens and codes
     clustering_vq: bool = False      # re-anchor rarely used codes on encoder outputs (fights codebook collapse)
+    zero_init_embeddings: bool = False  # start level embeddings and mask tokens at 0 (small models; see "Presets")
     drop_latent_tokens: bool = True  # nested dropout in training
     drop_prob: float = 0.2           # probability of decoding from a shorter prefix in training
     rope_base: float = 10000.0       # RoPE base
@@ -215,6 +216,9 @@ class ResTok(nn.Module):
         if cfg.learnable_latent_tokens:
             self.latent_tokens = nn.Parameter(cfg.width ** -0.5 * torch.randn(cfg.num_latent_tokens, cfg.width))
         self.apply(_init_weights)
+        if cfg.zero_init_embeddings:   # let the image, not the learned embeddings, dominate at init
+            for name, p in self.named_parameters():
+                if "level_embedding" in name or "mask_token" in name: nn.init.zeros_(p)
         self.quantize = VectorQuantizer(cfg.codebook_size, cfg.token_size, cfg.commitment_cost,
                                         cfg.entropy_loss_ratio, cfg.use_l2_norm, cfg.clustering_vq)
         self.register_buffer("imnet_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -330,7 +334,7 @@ def forward(self: ResTok, x: torch.Tensor, num_tokens=None) -> tuple[torch.Tenso
 
 # %% ../nbs/04_tokenizer.ipynb
 PRESETS: dict[str, dict] = {
-    "tiny": dict(clustering_vq=True),   # small models need help against codebook collapse (notebook 02)
+    "tiny": dict(clustering_vq=True, zero_init_embeddings=True),   # CPU-minutes training aids (above)
     "restok_b_128": dict(image_size=256, width=768, enc_layers=12, dec_layers=12, num_heads=12, num_latent_tokens=128,
                          codebook_size=8192, pixel_channels=128, pixel_channel_mult=(1, 1, 2, 2, 4)),
     "restok_l_128": dict(image_size=256, width=1024, enc_layers=24, dec_layers=24, num_heads=16, num_latent_tokens=128,
