@@ -27,8 +27,8 @@ __all__ = ['STAGES', 'PRECISIONS', 'RECIPES', 'TrainConfig', 'ConfigError', 'con
            'verify_checkpoint', 'load_checkpoint', 'latest_checkpoint', 'lr_at', 'make_ema', 'margin_cosine_loss',
            'FrozenTeacher', 'PerceptualLoss', 'PatchDiscriminator', 'hinge_d_loss', 'lecam_reg', 'TokenizerTrainer',
            'step_generator', 'batch_stream', 'NonFiniteLoss', 'Run', 'load_tokenizer', 'train_tokenizer',
-           'check_in_sync', 'heldout_psnr', 'resolve_views', 'extract_codes', 'load_generator', 'train_generator',
-           'evaluate', 'get_classifier', 'run_pipeline', 'launch', 'main']
+           'check_in_sync', 'first_images', 'heldout_psnr', 'resolve_views', 'extract_codes', 'load_generator',
+           'train_generator', 'evaluate', 'get_classifier', 'run_pipeline', 'launch', 'main']
 
 # %% ../nbs/09_train.ipynb
 STAGES = ("tokenizer", "generator", "all")
@@ -478,6 +478,24 @@ def batch_stream(ds, batch_size: int, seed: int, start_step: int, rank: int = 0,
 class NonFiniteLoss(RuntimeError):
     "The loss became NaN or infinite; the run stopped and its last good checkpoint is intact."
 
+_LOCKS: dict[str, object] = {}
+
+def _lock_run_dir(path: Path):
+    "Hold an exclusive lock on `path/.lock` for this process (released by the OS even on kill -9)."
+    import fcntl
+    key = str(path.resolve())
+    if key in _LOCKS: return _LOCKS[key]                  # this process already holds it
+    f = open(path / ".lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0); who = f.read().strip() or "?"; f.close()
+        raise ConfigError(f"{path} is in use by another running training process (pid {who}); "
+                          f"wait for it to finish or stop it, or use another out_dir") from None
+    f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
+    _LOCKS[key] = f
+    return f
+
 class Run:
     "Device, processes, run folder and logging of one training run."
     def __init__(self, c: TrainConfig, log: Callable = print):
@@ -495,7 +513,9 @@ class Run:
         self.device, self.rank, self.world = self.acc.device, self.acc.process_index, self.acc.num_processes
         self.main = self.acc.is_main_process
         self.dir = Path(c.out_dir)
-        if self.main: self.dir.mkdir(parents=True, exist_ok=True)
+        if self.main:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._lock = _lock_run_dir(self.dir)
         self.acc.wait_for_everyone()
         self.t0 = time.time()
 
@@ -601,7 +621,7 @@ def train_tokenizer(run: Run) -> ResTok:
     if ema is not None: ema.to(run.device)
     data = _builtin_or_data(c, "train", augment=True)
     held = _builtin_or_data(c, "test", augment=False)
-    held_x = _first_images(held, 64).to(run.device)
+    held_x = first_images(held, 64).to(run.device)
     flip = c.dataset == "colours"                        # digits are not mirror-symmetric
     stream = batch_stream(data, c.batch_size, c.seed, start * c.grad_accum, run.rank, run.world, flip, c.num_workers)
     from tqdm.auto import tqdm
@@ -687,7 +707,7 @@ def check_in_sync(run: Run, module: nn.Module, what: str) -> float:
         run.metric(stage=what, event="in_sync", processes=run.world, checksum=float(sums[0]))
     return float(total)
 
-def _first_images(ds, n: int) -> torch.Tensor:
+def first_images(ds, n: int) -> torch.Tensor:
     "The first `n` images of a dataset (any kind) as one tensor."
     if isinstance(ds, TensorImages): return ds.images[:n]
     xs = []
@@ -846,7 +866,7 @@ def evaluate(run: Run, tok: ResTok, har: HARGenerator | None, classifier=None) -
     tok = tok.to(dev).eval()
     held = _builtin_or_data(c, "test", augment=False)
     n = c.eval_images or (len(held) if isinstance(held, TensorImages) else 1000)
-    x = held.images[:n] if isinstance(held, TensorImages) else _first_images(held, n)
+    x = held.images[:n] if isinstance(held, TensorImages) else first_images(held, n)
     y = held.labels[:n] if isinstance(held, TensorImages) else None
     recs, ids = {k: [] for k in tok.prefixes}, []
     for xb in x.split(256):

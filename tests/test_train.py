@@ -180,3 +180,18 @@ def test_bf16_and_grad_accum_on_cpu(tmp_path):
     c = small(tmp_path / "run", stage="tokenizer", steps=2, precision="bf16", grad_accum=2, device="cpu")
     T.run_pipeline(c, log=lambda m: None)
     assert (tmp_path / "run" / "tokenizer" / "done.json").exists()
+
+
+def test_run_folder_in_use_is_refused(tmp_path):
+    import fcntl
+    (tmp_path / "run").mkdir()
+    with open(tmp_path / "run" / ".lock", "a+") as f:                     # another process holds the folder
+        holder = subprocess.Popen([sys.executable, "-c", "import fcntl,sys,time; f=open(sys.argv[1],'a+'); "
+                                   "fcntl.flock(f, fcntl.LOCK_EX); f.write('4242'); f.flush(); print('ok', flush=True); "
+                                   "time.sleep(60)", str(tmp_path / "run" / ".lock")], stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline().strip() == "ok"
+        try:
+            with pytest.raises(T.ConfigError, match="in use by another running training process"):
+                T.run_pipeline(small(tmp_path / "run", stage="tokenizer", steps=2), log=lambda m: None)
+        finally:
+            holder.kill(); holder.wait()
