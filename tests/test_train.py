@@ -195,3 +195,23 @@ def test_run_folder_in_use_is_refused(tmp_path):
                 T.run_pipeline(small(tmp_path / "run", stage="tokenizer", steps=2), log=lambda m: None)
         finally:
             holder.kill(); holder.wait()
+
+
+def test_image_folder_pipeline_with_a_corrupt_file(tmp_path):
+    from PIL import Image
+    import numpy as np
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for cls in ("cat", "dog"):
+            d = tmp_path / "data" / split / cls; d.mkdir(parents=True)
+            for i in range(6):
+                Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(d / f"{i}.png")
+            good = (d / "0.png").read_bytes()
+            (d / "broken.png").write_bytes(good[: len(good) // 3])               # truncated file
+    c = small(tmp_path / "run", dataset="folder", data_dir=str(tmp_path / "data"), steps=3, gen_steps=3,
+              eval_images=8, eval_samples_per_class=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = T.run_pipeline(c, log=lambda m: None)
+    assert summary["tokenizer"]["heldout_images"] == 8 and summary["generator"]["samples"] == 2
+    assert "rfid" not in summary["tokenizer"]                                   # no classifier for your own data
