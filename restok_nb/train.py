@@ -5,6 +5,7 @@
 # %% ../nbs/09_train.ipynb 2
 from __future__ import annotations
 import dataclasses, hashlib, json, math, os, shutil, subprocess, sys, time, warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Callable, Iterator
@@ -639,10 +640,10 @@ def train_tokenizer(run: Run) -> ResTok:
             x = x.to(run.device, non_blocking=True)
             sync = micro == c.grad_accum - 1
             d_core = _unwrap(run, disc).requires_grad_(False) if adv > 0 else None   # D is fixed in G's step
-            with (run.acc.no_sync(model) if not sync else _nullcontext()), run.acc.autocast():
-                rec, L = model(x, d_core, adv)
-            run.check_finite(L["loss"], "tokenizer", step, ckpt_dir)
-            with (run.acc.no_sync(model) if not sync else _nullcontext()):
+            with nullcontext() if sync else run.acc.no_sync(model):     # gradients sync on the last micro-batch
+                with run.acc.autocast():
+                    rec, L = model(x, d_core, adv)
+                run.check_finite(L["loss"], "tokenizer", step, ckpt_dir)
                 run.acc.backward(L["loss"] / c.grad_accum)
         if c.grad_clip > 0: run.acc.clip_grad_norm_(model.parameters(), c.grad_clip)
         opt.step(); opt.zero_grad(set_to_none=True)
@@ -677,10 +678,6 @@ def train_tokenizer(run: Run) -> ResTok:
     run.acc.wait_for_everyone()
     final.quantize.bypass = False
     return final.eval()
-
-class _nullcontext:
-    def __enter__(self): return self
-    def __exit__(self, *a): return False
 
 def _checkpoint(run: Run, ckpt_dir, step, name, model, opt, ema, disc=None, d_opt=None, extra_state=None):
     "Gather RNG states of every process, then let the main process write the checkpoint."
@@ -832,7 +829,7 @@ def train_generator(run: Run, codes: np.ndarray, labels: np.ndarray, tcfg: ResTo
             i = torch.randint(n, (c.gen_batch_size,), generator=g); v = torch.randint(V, (c.gen_batch_size,), generator=g)
             idx, y = codes_t[i, v].to(run.device), labels_t[i].to(run.device)
             sync = micro == c.grad_accum - 1
-            with (run.acc.no_sync(model) if not sync else _nullcontext()):
+            with nullcontext() if sync else run.acc.no_sync(model):
                 with run.acc.autocast():
                     loss = generator_loss(model(idx, y).float(), idx)
                 run.check_finite(loss, "generator", step, ckpt_dir)
@@ -944,7 +941,8 @@ def run_pipeline(c: TrainConfig, log: Callable = print) -> dict:
         summary["processes"] = run.world
         public = {k: v for k, v in summary.items() if not k.startswith("_")}
         _write_json(run.dir / "summary.json", public)
-        run.metric(stage="eval", **{f"tokenizer_psnr": summary["tokenizer"]["psnr"]})
+        run.metric(stage="eval", tokenizer_psnr=summary["tokenizer"]["psnr"],
+                   class_accuracy=summary.get("generator", {}).get("class_accuracy"))
         log(f"summary: {run.dir / 'summary.json'}")
     run.acc.wait_for_everyone()
     return summary
