@@ -716,11 +716,11 @@ def first_images(ds, n: int) -> torch.Tensor:
 @torch.no_grad()
 def heldout_psnr(tok: ResTok, x: torch.Tensor, num_tokens: int | None = None) -> float:
     "Mean PSNR (dB) of the tokenizer's reconstructions of `x` from the first `num_tokens` tokens."
+    from restok_nb.metrics import psnr
     was = tok.training; tok.eval()
     rec = tok.decode(tok.encode(x)[0], num_tokens).clamp(0, 1)
     tok.train(was)
-    mse = ((rec - x) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-    return float((10 * torch.log10(1 / mse)).mean())
+    return float(psnr(rec, x))
 
 # %% ../nbs/09_train.ipynb
 def _views(x: torch.Tensor, mode: str, size: int) -> torch.Tensor:  # (B,3,H,W) -> (B, V, 3, size, size)
