@@ -662,6 +662,9 @@ def train_tokenizer(run: Run) -> ResTok:
             dt = (time.time() - t_last) / c.log_every; t_last = time.time()
             run.metric(stage="tokenizer", step=done, lr=lr, sec_per_step=round(dt, 4), **vals)
             bar.set_postfix(l2=f"{vals['l2_loss']:.4f}", refresh=False)
+            if done % (4 * c.log_every) == 0 or done == c.steps:   # plain lines too: logs (papermill) drop \r updates
+                run.log(f"tokenizer step {done}/{c.steps}: l2 {vals['l2_loss']:.4f}, {dt:.2f} s/step, "
+                        f"~{dt * (c.steps - done) / 60:.1f} min left")
         if c.eval_every and (done % c.eval_every == 0 or done == c.steps) and run.main:
             ev_model = ema.module if ema is not None else _unwrap(run, model).tok
             p = heldout_psnr(ev_model, held_x)
@@ -842,6 +845,9 @@ def train_generator(run: Run, codes: np.ndarray, labels: np.ndarray, tcfg: ResTo
             dt = (time.time() - t_last) / c.log_every; t_last = time.time()
             run.metric(stage="generator", step=done, lr=lr, loss=loss.item(), sec_per_step=round(dt, 4))
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            if done % (4 * c.log_every) == 0 or done == c.gen_steps:
+                run.log(f"generator step {done}/{c.gen_steps}: loss {loss.item():.3f}, {dt:.3f} s/step, "
+                        f"~{dt * (c.gen_steps - done) / 60:.1f} min left")
         if done % c.ckpt_every == 0 or done == c.gen_steps:
             _checkpoint(run, ckpt_dir, done, "generator", model, opt, ema)
     bar.close()
