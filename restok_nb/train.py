@@ -26,10 +26,10 @@ from .checkpoints import load_state_dict_checked
 __all__ = ['STAGES', 'PRECISIONS', 'RECIPES', 'TrainConfig', 'ConfigError', 'config_from_dict', 'validate', 'config_from_params',
            'tokenizer_config', 'generator_config', 'CheckpointCorrupt', 'save_checkpoint', 'list_checkpoints',
            'verify_checkpoint', 'load_checkpoint', 'latest_checkpoint', 'lr_at', 'make_ema', 'margin_cosine_loss',
-           'FrozenTeacher', 'PerceptualLoss', 'PatchDiscriminator', 'hinge_d_loss', 'lecam_reg', 'TokenizerTrainer',
-           'step_generator', 'batch_stream', 'NonFiniteLoss', 'Run', 'load_tokenizer', 'train_tokenizer',
-           'check_in_sync', 'first_images', 'heldout_psnr', 'resolve_views', 'extract_codes', 'load_generator',
-           'train_generator', 'evaluate', 'get_classifier', 'run_pipeline', 'launch', 'main']
+           'FrozenTimm', 'FrozenTeacher', 'PerceptualLoss', 'PatchDiscriminator', 'hinge_d_loss', 'lecam_reg',
+           'TokenizerTrainer', 'step_generator', 'batch_stream', 'NonFiniteLoss', 'Run', 'load_tokenizer',
+           'train_tokenizer', 'check_in_sync', 'first_images', 'heldout_psnr', 'resolve_views', 'extract_codes',
+           'load_generator', 'train_generator', 'evaluate', 'get_classifier', 'run_pipeline', 'launch', 'main']
 
 # %% ../nbs/09_train.ipynb
 STAGES = ("tokenizer", "generator", "all")
@@ -328,52 +328,47 @@ def margin_cosine_loss(a: torch.Tensor, b: torch.Tensor, margin: float, dim: int
     "mean ReLU(1 - margin - cos(a, b)) along `dim`."
     return F.relu(1 - margin - F.cosine_similarity(a, b, dim=dim)).mean()
 
-class FrozenTeacher(nn.Module):
-    "A frozen timm ViT that returns (CLS, patch grid) features of images in [0, 1]."
-    def __init__(self, name: str, weights: str, image_size: int | None = None):
+class FrozenTimm(nn.Module):
+    "A frozen timm network built from a local weights file, with its own input normalisation."
+    def __init__(self, name: str, weights: str, what: str, **kw):
         super().__init__()
         import timm
-        kw = dict(pretrained=True, pretrained_cfg_overlay=dict(file=str(weights)), num_classes=0)
-        if image_size: kw["img_size"] = image_size
         try:
-            self.net = timm.create_model(name, **kw)
+            self.net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(weights)), **kw)
         except Exception as e:
-            raise ConfigError(f"could not build VF teacher {name!r} from {weights!r}: {e}") from e
+            raise ConfigError(f"could not build {what} {name!r} from {weights!r}: {e}") from e
         self.net.eval().requires_grad_(False)
         cfg = self.net.pretrained_cfg
-        self.size = tuple(self.net.patch_embed.img_size)
         self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1), persistent=False)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor: return (x.float() - self.mean) / self.std
+
+class FrozenTeacher(FrozenTimm):
+    "A frozen timm ViT that returns (CLS, patch grid) features of images in [0, 1]."
+    def __init__(self, name: str, weights: str, image_size: int | None = None):
+        super().__init__(name, weights, "VF teacher", num_classes=0, **({"img_size": image_size} if image_size else {}))
+        self.size = tuple(self.net.patch_embed.img_size)
         self.dim = self.net.num_features
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # (B,3,H,W) -> (B,D), (B,D,h',w')
         x = F.interpolate(x.float(), size=self.size, mode="bicubic", align_corners=False)
-        tokens = self.net.forward_features((x - self.mean) / self.std)           # (B, prefix + h'w', D)
+        tokens = self.net.forward_features(self.normalize(x))                    # (B, prefix + h'w', D)
         n = getattr(self.net, "num_prefix_tokens", 1)
         gh, gw = self.net.patch_embed.grid_size
         patches = tokens[:, n:].transpose(1, 2).reshape(x.shape[0], -1, gh, gw)
         return tokens[:, 0], patches
 
 # %% ../nbs/09_train.ipynb
-class PerceptualLoss(nn.Module):
+class PerceptualLoss(FrozenTimm):
     "Feature distance in a frozen timm CNN (LPIPS without the learned heads)."
     def __init__(self, name: str, weights: str):
-        super().__init__()
-        import timm
-        try:
-            self.net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(weights)),
-                                         features_only=True)
-        except Exception as e:
-            raise ConfigError(f"could not build perceptual network {name!r} from {weights!r}: {e}") from e
-        self.net.eval().requires_grad_(False)
-        cfg = self.net.pretrained_cfg
-        self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1), persistent=False)
+        super().__init__(name, weights, "perceptual network", features_only=True)
 
     def forward(self, rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        fr = self.net((rec.float() - self.mean) / self.std)
-        with torch.no_grad(): fx = self.net((x.float() - self.mean) / self.std)
+        fr = self.net(self.normalize(rec))
+        with torch.no_grad(): fx = self.net(self.normalize(x))
         return sum(((F.normalize(a, dim=1) - F.normalize(b, dim=1)) ** 2).sum(1).mean() for a, b in zip(fr, fx))
 
 class PatchDiscriminator(nn.Module):
@@ -544,14 +539,23 @@ class Run:
 # %% ../nbs/09_train.ipynb
 def _unwrap(run: Run, m): return run.acc.unwrap_model(m)
 
-def _rng_state() -> dict:
-    s = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available(): s["cuda"] = torch.cuda.get_rng_state()
-    return s
-
-def _set_rng_state(s: dict):
-    torch.set_rng_state(s["torch"])
-    if "cuda" in s and torch.cuda.is_available(): torch.cuda.set_rng_state(s["cuda"])
+def _resume(run: Run, ckpt_dir: Path, what: str, total: int, module: nn.Module, name: str, opt, ema):
+    "Load the newest good checkpoint of a stage into module/opt/EMA and this process's RNG: (start step, weights, state)."
+    if not run.c.resume:
+        if list_checkpoints(ckpt_dir):
+            raise ConfigError(f"{ckpt_dir.parent} already holds checkpoints and resume=False; "
+                              f"use a new out_dir (nothing is overwritten)")
+        return 0, {}, {}
+    found = latest_checkpoint(ckpt_dir, log=run.log)
+    if not found: return 0, {}, {}
+    path, meta, weights, state = found
+    load_state_dict_checked(module, weights[name], what)
+    opt.load_state_dict(state["opt"])
+    if ema is not None and "ema" in weights: ema.module.load_state_dict(weights["ema"])
+    rngs = state["rng"]
+    torch.set_rng_state(rngs[run.rank if run.rank < len(rngs) else 0]["torch"])
+    run.log(f"{what}: resuming from {path} (step {meta['step']} of {total})")
+    return meta["step"], weights, state
 
 def _builtin_or_data(c: TrainConfig, split: str, augment: bool):
     return make_dataset(c.dataset, split=split, image_size=c.image_size, data_dir=c.data_dir or None,
@@ -603,20 +607,10 @@ def train_tokenizer(run: Run) -> ResTok:
         d_opt = torch.optim.AdamW(disc.parameters(), lr=c.disc_lr, betas=(0.5, 0.9), weight_decay=c.weight_decay)
     ema = make_ema(tok, c.ema_decay)
     lecam = torch.zeros(2)                                # EMAs of D(real), D(fake)
-    start, ckpt_dir = 0, out / "checkpoints"
-    found = latest_checkpoint(ckpt_dir, log=run.log) if c.resume else None
-    if not c.resume and list_checkpoints(ckpt_dir):
-        raise ConfigError(f"{out} already holds checkpoints and resume=False; use a new out_dir (nothing is overwritten)")
-    if found:
-        path, meta, weights, state = found
-        load_state_dict_checked(model, weights["trainer"], "tokenizer trainer")
-        opt.load_state_dict(state["opt"])
-        if ema is not None and "ema" in weights: ema.module.load_state_dict(weights["ema"])
-        if disc is not None and "disc" in weights:
-            disc.load_state_dict(weights["disc"]); d_opt.load_state_dict(state["d_opt"]); lecam = state["lecam"]
-        _set_rng_state(state["rng"][run.rank] if run.rank < len(state["rng"]) else state["rng"][0])
-        start = meta["step"]
-        run.log(f"tokenizer: resuming from {path} (step {start} of {c.steps})")
+    ckpt_dir = out / "checkpoints"
+    start, weights, state = _resume(run, ckpt_dir, "tokenizer", c.steps, model, "trainer", opt, ema)
+    if disc is not None and "disc" in weights:
+        disc.load_state_dict(weights["disc"]); d_opt.load_state_dict(state["d_opt"]); lecam = state["lecam"]
     model, opt = run.acc.prepare(model, opt)
     if disc is not None: disc, d_opt = run.acc.prepare(disc, d_opt)
     if ema is not None: ema.to(run.device)
@@ -684,7 +678,7 @@ def train_tokenizer(run: Run) -> ResTok:
 
 def _checkpoint(run: Run, ckpt_dir, step, name, model, opt, ema, disc=None, d_opt=None, extra_state=None):
     "Gather RNG states of every process, then let the main process write the checkpoint."
-    rng = _rng_state()["torch"]
+    rng = torch.get_rng_state()
     rngs = run.acc.gather(rng.to(run.device)[None]).cpu() if run.world > 1 else rng[None]
     if run.main:
         weights = {name: _unwrap(run, model).state_dict()}
@@ -804,18 +798,8 @@ def train_generator(run: Run, codes: np.ndarray, labels: np.ndarray, tcfg: ResTo
     opt = torch.optim.AdamW([dict(params=decay, weight_decay=c.gen_weight_decay), dict(params=no_decay, weight_decay=0.0)],
                             lr=c.gen_lr, betas=c.betas)
     ema = make_ema(har, c.gen_ema_decay)
-    start, ckpt_dir = 0, out / "checkpoints"
-    if not c.resume and list_checkpoints(ckpt_dir):
-        raise ConfigError(f"{out} already holds checkpoints and resume=False; use a new out_dir (nothing is overwritten)")
-    found = latest_checkpoint(ckpt_dir, log=run.log) if c.resume else None
-    if found:
-        path, meta, weights, state = found
-        load_state_dict_checked(har, weights["generator"], "generator")
-        opt.load_state_dict(state["opt"])
-        if ema is not None and "ema" in weights: ema.module.load_state_dict(weights["ema"])
-        _set_rng_state(state["rng"][run.rank] if run.rank < len(state["rng"]) else state["rng"][0])
-        start = meta["step"]
-        run.log(f"generator: resuming from {path} (step {start} of {c.gen_steps})")
+    ckpt_dir = out / "checkpoints"
+    start = _resume(run, ckpt_dir, "generator", c.gen_steps, har, "generator", opt, ema)[0]
     model, opt = run.acc.prepare(har, opt)
     if ema is not None: ema.to(run.device)
     codes_t, labels_t = torch.from_numpy(np.asarray(codes).astype(np.int64)), torch.from_numpy(np.asarray(labels))
