@@ -23,11 +23,11 @@ from .data import DATASETS, make_dataset, TensorImages, eval_transform
 from .checkpoints import load_state_dict_checked
 
 # %% auto 0
-__all__ = ['STAGES', 'PRECISIONS', 'RECIPES', 'TrainConfig', 'ConfigError', 'config_from_dict', 'validate', 'config_from_params',
-           'tokenizer_config', 'generator_config', 'CheckpointCorrupt', 'save_checkpoint', 'list_checkpoints',
-           'verify_checkpoint', 'load_checkpoint', 'latest_checkpoint', 'lr_at', 'make_ema', 'margin_cosine_loss',
-           'FrozenTimm', 'FrozenTeacher', 'PerceptualLoss', 'PatchDiscriminator', 'hinge_d_loss', 'lecam_reg',
-           'TokenizerTrainer', 'step_generator', 'batch_stream', 'NonFiniteLoss', 'Run', 'load_tokenizer',
+__all__ = ['STAGES', 'PRECISIONS', 'RECIPES', 'ABLATIONS', 'TrainConfig', 'ConfigError', 'config_from_dict', 'validate',
+           'config_from_params', 'tokenizer_config', 'generator_config', 'CheckpointCorrupt', 'save_checkpoint',
+           'list_checkpoints', 'verify_checkpoint', 'load_checkpoint', 'latest_checkpoint', 'lr_at', 'make_ema',
+           'margin_cosine_loss', 'FrozenTimm', 'FrozenTeacher', 'PerceptualLoss', 'PatchDiscriminator', 'hinge_d_loss',
+           'lecam_reg', 'TokenizerTrainer', 'step_generator', 'batch_stream', 'NonFiniteLoss', 'Run', 'load_tokenizer',
            'train_tokenizer', 'check_in_sync', 'first_images', 'heldout_psnr', 'resolve_views', 'extract_codes',
            'load_generator', 'train_generator', 'evaluate', 'get_classifier', 'run_pipeline', 'launch', 'main']
 
@@ -40,6 +40,7 @@ class TrainConfig:
     "Every parameter of a training run (tokenizer, code extraction, generator, evaluation)."
     # what to train
     preset: str = "tiny"                 # tokenizer preset (restok_nb.tokenizer.PRESETS)
+    ablation: str = "restok"             # tokenizer variant (ABLATIONS): restok | no_residual_image | no_residual_latent | flat
     generator_preset: str = "tiny_har"   # generator preset (restok_nb.generator.PRESETS): *_har or *_ar
     stage: str = "all"                   # "tokenizer", "generator" (needs a trained tokenizer in out_dir) or "all"
     # data
@@ -89,6 +90,7 @@ class TrainConfig:
     eval_every: int = 100                # held-out PSNR during tokenizer training (0 = off)
     eval_images: int = 0                 # held-out images for the final metrics (0 = all)
     classifier_steps: int = 150          # training steps of the built-in datasets' small classifier
+    classifier_path: str = ""            # where that classifier is cached ("" = out_dir/classifier.safetensors)
     # run
     precision: str = "fp32"              # fp32 | bf16 | fp16 (fp16 needs CUDA)
     device: str = "auto"                 # auto | cpu | cuda
@@ -131,6 +133,7 @@ def validate(c: TrainConfig) -> TrainConfig:
     _choices("preset", c.preset, sorted(tokmod.PRESETS))
     _choices("generator_preset", c.generator_preset, sorted(genmod.PRESETS))
     _choices("stage", c.stage, STAGES)
+    _choices("ablation", c.ablation, sorted(ABLATIONS))
     _choices("dataset", c.dataset, DATASETS)
     _choices("precision", c.precision, PRECISIONS)
     _choices("device", c.device, ("auto", "cpu", "cuda"))
@@ -221,10 +224,18 @@ def config_from_params(params: dict, log: Callable = print) -> TrainConfig:
     return config_from_dict({**recipe, **params})
 
 # %% ../nbs/09_train.ipynb
+ABLATIONS: dict[str, dict] = {
+    "restok": {},
+    "no_residual_image": dict(residual_image_tokens=False),
+    "no_residual_latent": dict(residual_latent_tokens=False),
+    "flat": dict(merge_tokens=False, residual_image_tokens=False, residual_latent_tokens=False, latent_hierarchy=False),
+}
+
 def tokenizer_config(c: TrainConfig) -> ResTokConfig:
     "The tokenizer's config for run `c`."
     try:
-        return tokmod.make_config(c.preset, image_size=c.image_size, decoder_feature_supervision=bool(c.vf_teacher))
+        return tokmod.make_config(c.preset, image_size=c.image_size, decoder_feature_supervision=bool(c.vf_teacher),
+                                  **ABLATIONS[c.ablation])
     except ValueError as e:
         raise ConfigError(f"image_size={c.image_size} does not fit preset {c.preset!r}: {e}") from None
 
@@ -892,7 +903,8 @@ def evaluate(run: Run, tok: ResTok, har: HARGenerator | None, classifier=None) -
 def get_classifier(run: Run):
     "The small per-dataset classifier of a built-in dataset, trained once and cached in the run folder."
     from restok_nb import metrics
-    c, path = run.c, run.dir / "classifier.safetensors"
+    c = run.c
+    path = Path(c.classifier_path) if c.classifier_path else run.dir / "classifier.safetensors"
     if c.dataset not in ("digits", "colours"): return None
     if path.exists():
         try: return metrics.load_classifier(path).to(run.device).eval()
@@ -901,7 +913,7 @@ def get_classifier(run: Run):
     torch.manual_seed(c.seed)
     clf = metrics.train_classifier(ds.images, ds.labels, ds.num_classes, steps=c.classifier_steps, seed=c.seed,
                                    log=lambda m: None)
-    if run.main: metrics.save_classifier(clf, path)
+    if run.main: path.parent.mkdir(parents=True, exist_ok=True); metrics.save_classifier(clf, path)
     return clf.to(run.device).eval()
 
 # %% ../nbs/09_train.ipynb
@@ -937,14 +949,14 @@ def run_pipeline(c: TrainConfig, log: Callable = print) -> dict:
     run.acc.wait_for_everyone()
     return summary
 
-_IDENTITY = ("preset", "generator_preset", "dataset", "data_dir", "image_size", "seed", "code_views")
+_IDENTITY = ("preset", "ablation", "generator_preset", "dataset", "data_dir", "image_size", "seed", "code_views")
 
 def _check_run_dir(run: Run):
     "Refuse to mix two different runs in one folder; record the resolved config."
     c, path = run.c, run.dir / "config.json"
     if path.exists():
         old = json.loads(path.read_text())
-        diff = [k for k in _IDENTITY if old.get(k) != asdict(c)[k]]
+        diff = [k for k in _IDENTITY if old.get(k, getattr(TrainConfig, k)) != asdict(c)[k]]
         if diff:
             raise ConfigError(f"{run.dir} holds a run with different {diff} "
                               f"({ {k: old.get(k) for k in diff} }); use another out_dir")
