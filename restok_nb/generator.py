@@ -324,6 +324,18 @@ def _check_labels(cond, max_label: int, batch: int | None = None) -> Tensor:
                          f"label dropout is on), got values in [{int(t.min())}, {int(t.max())}]")
     return t.long()
 
+def _check_token_ids(idx, vocab_size: int, lengths: list[int], hint: str = "", what: str = "token ids") -> Tensor:
+    "`idx` as a (B, L) int64 tensor with `L` in `lengths` and ids in [0, vocab_size), else a clear error."
+    shape = f"(B, {lengths[0]})" if len(lengths) == 1 else f"(B, P) with P one of {lengths}"
+    if not isinstance(idx, Tensor) or idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
+        raise TypeError(f"{what} must be an integer tensor of shape {shape}, got {type(idx).__name__} {getattr(idx, 'dtype', '')}")
+    if idx.ndim != 2 or idx.shape[1] not in lengths:
+        raise ValueError(f"{what} must have shape {shape}{hint}, got {tuple(idx.shape)}")
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= vocab_size):
+        raise ValueError(f"{what} must lie in [0, {vocab_size - 1}] (vocab_size={vocab_size}), "
+                         f"got values in [{int(idx.min())}, {int(idx.max())}]")
+    return idx.long()
+
 class HARGenerator(nn.Module):
     "LlamaGen-style class-conditional generator, hierarchical (`mode='har'`) or token by token (`mode='ar'`)."
     def __init__(self, cfg: GPTConfig):
@@ -391,14 +403,8 @@ class HARGenerator(nn.Module):
                 cond: Tensor,        # (B,) class ids
                ) -> Tensor:          # (B, N, V) logits; position p predicts idx[:, p]
         "Teacher-forced pass over a whole token sequence (training, scoring)."
-        N, V = self.cfg.block_size, self.cfg.vocab_size
-        if not isinstance(idx, Tensor) or idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
-            raise TypeError(f"token ids must be an integer tensor of shape (B, {N}), got {type(idx).__name__} "
-                            f"{getattr(idx, 'dtype', '')}")
-        if idx.ndim != 2 or idx.shape[1] != N:
-            raise ValueError(f"token ids must have shape (B, {N}) (N = block_size tokens per image), got {tuple(idx.shape)}")
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= V):
-            raise ValueError(f"token ids must lie in [0, {V - 1}] (vocab_size={V}), got values in [{int(idx.min())}, {int(idx.max())}]")
+        N = self.cfg.block_size
+        idx = _check_token_ids(idx, self.cfg.vocab_size, [N], hint=" (N = block_size tokens per image)")
         labels = _check_labels(cond, self.cfg.num_classes - (not self.cfg.has_null_class), batch=idx.shape[0])
         return self._forward_window(idx, labels.to(idx.device), 0, N)
 
@@ -413,7 +419,9 @@ def generator_loss(logits: Tensor,  # (B, N, V) from the teacher-forced pass
 @patch_to(HARGenerator)
 def sample_levels(self: HARGenerator, cond, cfg_scale: float = 1.0, temperature: float = 1.0, top_k: int = 0,
                   top_p: float = 1.0, cfg_schedule: str | Callable = "constant",
-                  generator: torch.Generator | None = None) -> Iterator[SampleStep]:
+                  generator: torch.Generator | None = None,
+                  prefix: Tensor | None = None,  # (B, P) tokens to keep, P the end of a pass; sampling resumes after them
+                 ) -> Iterator[SampleStep]:
     "Sample with a KV cache, yielding a `SampleStep` after every forward pass (coarse to fine)."
     cfg = self.cfg
     check_sampling_args(temperature, top_k, top_p, cfg_scale)    # checked now, not at the first `next`
@@ -422,11 +430,16 @@ def sample_levels(self: HARGenerator, cond, cfg_scale: float = 1.0, temperature:
     if cfg_scale != 1.0 and not cfg.has_null_class:
         raise ValueError("classifier-free guidance needs the null class, but this model was built with "
                          "class_dropout_prob=0 (no null row); use cfg_scale=1.0")
-    return self._sample_passes(labels, cfg_scale, temperature, top_k, top_p, schedule, generator)
+    if prefix is not None:
+        prefix = _check_token_ids(prefix, cfg.vocab_size, [e for _, e in self.passes], " (the end of a forward pass)",
+                                  what="prefix")
+        if len(prefix) != len(labels):
+            raise ValueError(f"prefix has {len(prefix)} rows but there are {len(labels)} class ids")
+    return self._sample_passes(labels, cfg_scale, temperature, top_k, top_p, schedule, generator, prefix)
 
 @patch_to(HARGenerator)
 @torch.inference_mode()
-def _sample_passes(self: HARGenerator, labels, cfg_scale, temperature, top_k, top_p, schedule, generator):
+def _sample_passes(self: HARGenerator, labels, cfg_scale, temperature, top_k, top_p, schedule, generator, prefix=None):
     cfg, device, dtype = self.cfg, self.tok_embeddings.weight.device, self.tok_embeddings.weight.dtype
     B, N, guided = len(labels), cfg.block_size, cfg_scale != 1.0
     labels = labels.to(device)
@@ -435,10 +448,13 @@ def _sample_passes(self: HARGenerator, labels, cfg_scale, temperature, top_k, to
            torch.empty(len(labels), cfg.kv_heads, N, cfg.head_dim, device=device, dtype=dtype))
           for _ in self.layers]                                                             # preallocated cache
     seq = torch.zeros(B, N, dtype=torch.long, device=device)                                # (B, N)
+    P = 0 if prefix is None else prefix.shape[1]
+    if P: seq[:, :P] = prefix.to(device)                                                    # given tokens
     n = len(self.passes)
     for i, (start, end) in enumerate(self.passes):
         ids = torch.cat([seq, seq]) if guided else seq                                      # (B or 2B, N)
         logits = self._forward_window(ids, labels, start, end, kv)                          # (B or 2B, T, V)
+        if end <= P: continue                       # a given window: this pass only fills the cache
         scale = schedule(i / max(n - 1, 1), cfg_scale)
         if guided:
             cond_logits, uncond_logits = logits.chunk(2)
@@ -452,10 +468,12 @@ def _sample_passes(self: HARGenerator, labels, cfg_scale, temperature, top_k, to
 @patch_to(HARGenerator)
 def generate(self: HARGenerator, cond, cfg_scale: float = 1.0, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, cfg_schedule: str | Callable = "constant",
-             generator: torch.Generator | None = None) -> Tensor:  # (B, N) int64
-    "Sample (B, N) token ids for the class ids `cond` (runs `sample_levels` to the end)."
-    for step in self.sample_levels(cond, cfg_scale, temperature, top_k, top_p, cfg_schedule, generator): pass
-    return step.tokens
+             generator: torch.Generator | None = None,
+             prefix: Tensor | None = None) -> Tensor:  # (B, N) int64
+    "Sample (B, N) token ids for the class ids `cond` (runs `sample_levels` to the end), optionally after a given prefix."
+    step = None
+    for step in self.sample_levels(cond, cfg_scale, temperature, top_k, top_p, cfg_schedule, generator, prefix): pass
+    return step.tokens if step is not None else prefix.long().clone()  # a prefix of all N tokens leaves nothing to sample
 
 # %% ../nbs/05_generator.ipynb
 def greedy_consistency(model: HARGenerator, cond, cfg_scale: float = 1.0) -> tuple[Tensor, Tensor]:

@@ -15,8 +15,8 @@ from .quantizer import VectorQuantizer
 from .pixel_cnn import PixelEncoder, PixelDecoder
 
 # %% auto 0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'PRESETS', 'ResTokConfig', 'ResTokEncoder', 'ResTokDecoder', 'ResTok', 'make_config',
-           'from_preset']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'PRESETS', 'ResTokConfig', 'encoder_stages', 'ResTokEncoder', 'ResTokDecoder',
+           'ResTok', 'make_config', 'from_preset']
 
 # %% ../nbs/04_tokenizer.ipynb
 @dataclass
@@ -89,6 +89,19 @@ class ResTokConfig:
             w = int(w * (1 - self.reduction_ratio))
 
 # %% ../nbs/04_tokenizer.ipynb
+def encoder_stages(cfg: ResTokConfig, h: int | None = None, w: int | None = None,  # token grid (default: cfg.grid_size)
+                  ) -> list[tuple[list[int], list[tuple[int, int]]]]:
+    "Block sizes of the encoder's mask (image blocks coarsest first, then the latent levels) and image grids, before the first merge and after each."
+    if h is None: h, w = cfg.grid_size, cfg.grid_size
+    blocks, grids, S = [h * w], [(h, w)], level_sizes(cfg.num_latent_tokens)
+    stages = [(blocks + S, grids)]
+    for _ in cfg.merge_layers:
+        blocks = [int(blocks[0] * (1 - cfg.reduction_ratio))] + blocks
+        grids = [(grids[0][0], int(grids[0][1] * (1 - cfg.reduction_ratio)))] + grids
+        stages.append((blocks + S, grids))
+    return stages
+
+# %% ../nbs/04_tokenizer.ipynb
 def _level_embed(params: nn.ParameterList, sizes: list[int]) -> torch.Tensor:
     "(sum(sizes), width): each level's (1, width) embedding repeated over its tokens."
     return torch.cat([p.expand(s, -1) for p, s in zip(params, sizes)])
@@ -125,7 +138,8 @@ class ResTokEncoder(nn.Module):
         lat = lat + _level_embed(self.latent_token_level_embedding, self.S)
         x = self.ln_pre(torch.cat([img, lat], dim=1))                    # (B, h*w + N, W)
 
-        blocks, hw_list, level = [h * w] + self.S, [(h, w)], 0
+        stages, level = encoder_stages(cfg, h, w), 0                     # (block sizes, image grids) per stage
+        blocks, hw_list = stages[0]
         mask = block_causal_mask(blocks, device=x.device)
         rope = rope_2d(encoder_positions(hw_list, N).to(x.device), cfg.head_dim, cfg.rope_base)
         for i, blk in enumerate(self.blocks):
@@ -133,9 +147,9 @@ class ResTokEncoder(nn.Module):
             x = blk(x, mask, rope, merge_n=blocks[0] if merge else None,
                     residual=cfg.residual_image_tokens, reduction_ratio=cfg.reduction_ratio)
             if merge:                                                    # a new coarsest block was prepended
-                n, level = int(blocks[0] * (1 - cfg.reduction_ratio)), level + 1
-                blocks.insert(0, n)
-                hw_list.insert(0, (hw_list[0][0], int(hw_list[0][1] * (1 - cfg.reduction_ratio))))
+                level += 1
+                blocks, hw_list = stages[level]
+                n = blocks[0]
                 x = torch.cat([x[:, :n] + self.level_embedding[level], x[:, n:]], dim=1)
                 mask = block_causal_mask(blocks, device=x.device)
                 rope = rope_2d(encoder_positions(hw_list, N).to(x.device), cfg.head_dim, cfg.rope_base)

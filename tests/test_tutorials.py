@@ -1,27 +1,111 @@
-"""The tutorials run headless under papermill (at smoke size), as README's main command runs them."""
+"""The tutorials run headless under papermill at smoke size, as CI runs them, each well inside its 3-minute budget.
+
+One model is trained (at 20 steps) by tutorial 05 ("train your own") into a shared run folder and
+reused by 02, 03 and 04, as a reader's `_runs/train` would be; 03 trains its ablation itself. Each
+run's wall-clock time is printed (`pytest -s`), and all of them together at the end.
+"""
 import json
+import time
 from pathlib import Path
 
 import papermill as pm
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+BUDGET_S = 180            # CI's limit for one tutorial at smoke size
+SECONDS: dict[str, float] = {}
+# the only widgets an executed tutorial may keep: the training progress bars of tqdm.auto (restok_nb.train);
+# the tools' own controls are built offline in static mode and never reach papermill
+TQDM_MODELS = {"HBoxModel", "HTMLModel", "FloatProgressModel", "LayoutModel", "ProgressStyleModel", "HTMLStyleModel",
+               "DescriptionStyleModel"}
 
 
-def test_tokenize_and_reconstruct_smoke(tmp_path):
-    out_dir = tmp_path / "run"
-    pm.execute_notebook(str(ROOT / "tutorials" / "01_tokenize_and_reconstruct.ipynb"), str(tmp_path / "out.ipynb"),
-                        parameters=dict(steps=20, batch_size=8, warmup_steps=5, out_dir=str(out_dir)), cwd=str(ROOT),
-                        kernel_name="python3", progress_bar=False)
-    summary = json.loads((out_dir / "summary.json").read_text())
-    assert summary["steps"] == 20
-    assert set(summary["psnr_by_prefix"]) == {"1", "2", "4", "8", "16", "32"}
-    assert (out_dir / "tokenizer.safetensors").stat().st_size > 0
-    assert (out_dir / "reconstructions.png").stat().st_size > 0
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tutorials")
+    yield d
+    print("\ntutorial wall-clock seconds:", json.dumps({k: round(v, 1) for k, v in SECONDS.items()}))
 
 
-def test_bad_parameters_stop_with_a_clear_message(tmp_path):
-    with pytest.raises(pm.PapermillExecutionError, match="steps and batch_size must be positive"):
-        pm.execute_notebook(str(ROOT / "tutorials" / "01_tokenize_and_reconstruct.ipynb"), str(tmp_path / "out.ipynb"),
-                            parameters=dict(steps=-1, out_dir=str(tmp_path / "run")), cwd=str(ROOT),
-                            kernel_name="python3", progress_bar=False)
+def run(name: str, out: Path, min_pictures: int = 2, tag: str = "", **parameters) -> dict:
+    "Execute tutorials/`name`.ipynb with papermill; check time, pictures and widget state; return the executed notebook."
+    t0 = time.time()
+    done = out / f"{name}{tag}.ipynb"
+    pm.execute_notebook(str(ROOT / "tutorials" / f"{name}.ipynb"), str(done), parameters=parameters,
+                        cwd=str(ROOT), kernel_name="python3", progress_bar=False)
+    SECONDS[name + tag] = seconds = time.time() - t0
+    print(f"{name}{tag}: {seconds:.1f} s")
+    nb = json.loads(done.read_text())
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    pictures = sum("image/png" in o.get("data", {}) or "<img src=" in "".join(o.get("data", {}).get("text/html", ""))
+                   for o in outputs)
+    assert pictures >= min_pictures, f"{name}: only {pictures} pictures in the executed notebook"
+    models = {m["model_name"] for m in nb["metadata"].get("widgets", {}).get(
+        "application/vnd.jupyter.widget-state+json", {}).get("state", {}).values()}
+    assert models <= TQDM_MODELS, f"{name}: the executed notebook carries the state of widgets {models - TQDM_MODELS}"
+    assert seconds < BUDGET_S, f"{name} took {seconds:.0f} s at smoke size (CI budget {BUDGET_S} s)"
+    return nb
+
+
+def text_of(nb: dict) -> str:
+    return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+
+
+def test_01_why_residual_levels(runs):
+    nb = run("01_why_residual_levels", runs, size=128, num_tokens=2048)
+    assert "largest difference between the sum of the first levels and the pooled image" in text_of(nb)
+
+
+def test_05_train_your_own_trains_the_shared_model(runs):
+    nb = run("05_train_your_own", runs, steps=20, gen_steps=20, batch_size=8, out_dir=str(runs / "train"))
+    assert json.loads((runs / "train" / "summary.json").read_text())["config"]["steps"] == 20
+    assert "a bad value is refused before anything runs" in text_of(nb)
+
+
+def test_02_tokenize_and_reconstruct(runs):
+    nb = run("02_tokenize_and_reconstruct", runs, run_dir=str(runs / "train"), train_steps=20, num_images=3)
+    assert "trained 20 steps" in text_of(nb) and "training the tiny recipe" not in text_of(nb)   # reused
+
+
+def test_03_quantizer_and_entropy(runs):
+    nb = run("03_quantizer_and_entropy", runs, run_dir=str(runs / "train"), train_steps=20)
+    assert "no trained tokenizer in" in text_of(nb)                   # the ablation was trained (load_or_train)
+    assert "no trained tokenizer and generator" not in text_of(nb)    # ... the main model reused
+    assert (runs / "train_no_residual_latent" / "tokenizer" / "done.json").is_file()
+
+
+def test_04_har_9_steps(runs):
+    nb = run("04_har_9_steps", runs, run_dir=str(runs / "train"), train_steps=20, timing_batch=2)
+    assert "sampler tokens == generate(): True" in text_of(nb)
+
+
+def test_06_paper_model_skips_cleanly_without_weights(runs):
+    nb = run("06_paper_model", runs, min_pictures=1, tokenizer_weights=str(runs / "absent.safetensors"),
+             generator_weights=str(runs / "absent_har.safetensors"))
+    out = text_of(nb)
+    assert "The paper's weights are not here" in out and "skipped: no tokenizer weights" in out
+
+
+def test_06_paper_model_with_reference_format_weights(runs, reference_dir):
+    """The parity vectors' `mini` models have the released checkpoints' names, N = 128 and 256² images."""
+    meta = json.loads((reference_dir / "mini_tokenizer.json").read_text())
+    vs = meta["vit_size"]
+    sizes = dict(width=vs["width"], enc_layers=vs["enc_layers"], dec_layers=vs["dec_layers"], num_heads=vs["heads"],
+                 pixel_channels=meta["pixel_hidden_channels"])
+    nb = run("06_paper_model", runs, tag="_mini", tokenizer_weights=str(reference_dir / "mini_tokenizer.safetensors"),
+             tokenizer_config=str(reference_dir / "mini_tokenizer.json"),
+             generator_weights=str(reference_dir / "mini_har.safetensors"),
+             generator_args=str(reference_dir / "mini_har.json"), size_overrides=json.dumps(sizes), num_images=2, class_id=3)
+    text = text_of(nb)
+    assert "tokenizer: " in text and "PSNR by prefix" in text and "skipped" not in text
+
+
+@pytest.mark.parametrize("name,parameters,message", [
+    ("01_why_residual_levels", dict(photo="moon"), "choose one of"),
+    ("02_tokenize_and_reconstruct", dict(train_steps=-1), "train_steps=-1: the number of training steps must be"),
+    ("05_train_your_own", dict(dataset="mnist"), "this tutorial trains on a built-in dataset"),
+])
+def test_bad_parameters_stop_with_a_clear_message(tmp_path, name, parameters, message):
+    with pytest.raises(pm.PapermillExecutionError, match=message):
+        pm.execute_notebook(str(ROOT / "tutorials" / f"{name}.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters=parameters, cwd=str(ROOT), kernel_name="python3", progress_bar=False)
