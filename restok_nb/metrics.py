@@ -461,7 +461,11 @@ def _gather(accelerator, idx: torch.Tensor, *rows: torch.Tensor, batch_size: int
         out.append(g[:, col:col + w].reshape(-1, *r.shape[1:]).to(r.dtype)); col += w
     return tuple(out)
 
-def _rounds(n: int, batch_size: int, world: int) -> int: return -(-math.ceil(n / batch_size) // world)
+def _my_batches(n: int, batch_size: int, rank: int, world: int):
+    "Per round, the global batch number and item indices of this process's batch (empty when it has none)."
+    for r in range(-(-math.ceil(n / batch_size) // world)):
+        b = r * world + rank
+        yield b, torch.arange(min(b * batch_size, n), min((b + 1) * batch_size, n))
 
 def _write_result(result: dict, out_json, rank: int):
     if out_json and rank == 0:
@@ -490,9 +494,7 @@ def reference_stats(dataset,  # map-style dataset of (image (3, H, W) in [0, 1],
             if log: log(f"{cache} is unreadable ({e}); recomputing")
     rank, world = _dist(accelerator)
     st, dim = FeatureStats(), None
-    for r in range(_rounds(n, batch_size, world)):
-        b = r * world + rank
-        idx = torch.arange(b * batch_size, min((b + 1) * batch_size, n))
+    for b, idx in _my_batches(n, batch_size, rank, world):
         if len(idx):
             f = extractor(torch.stack([dataset[int(i)][0] for i in idx]))[0].cpu()
             dim = f.shape[1]
@@ -521,9 +523,7 @@ def rfid(tokenizer,  # a ResTok (encode / decode)
     psnr_sum = ssim_sum = 0.0
     ids_all, dev = [], next(tokenizer.parameters()).device
     N, dim = tokenizer.num_tokens, None
-    for r in range(_rounds(n, batch_size, world)):
-        b = r * world + rank
-        idx = torch.arange(b * batch_size, min((b + 1) * batch_size, n))
+    for b, idx in _my_batches(n, batch_size, rank, world):
         if len(idx):
             x = torch.stack([dataset[int(i)][0] for i in idx]).to(dev)
             z, info = tokenizer.encode(x)
@@ -564,9 +564,7 @@ def gfid(tokenizer,  # a ResTok (decode_tokens)
     K = num_classes or generator.cfg.num_classes
     dev = next(generator.parameters()).device
     fake, logits_all, correct, t_gen, n_here, t0 = FeatureStats(), [], 0, 0.0, 0, time.time()
-    for r in range(_rounds(num_samples, batch_size, world)):
-        b = r * world + rank
-        idx = torch.arange(b * batch_size, min((b + 1) * batch_size, num_samples))
+    for b, idx in _my_batches(num_samples, batch_size, rank, world):
         if len(idx):
             labels = (idx % K).to(dev)
             t = time.time()
