@@ -100,7 +100,7 @@ def bench_size(name: str, dev, repeats: int, quiet_wait: float, log) -> dict:
         nn.init.normal_(g.output.weight, std=0.02)
         gc = g.cfg
         out[f"{mode}_params"] = sum(p.numel() for p in g.parameters())
-        ids = torch.randint(0, gc.vocab_size, (s["gen_batch"], gc.block_size), device=dev)
+        ids = torch.randint(0, gc.vocab_size, (s["gen_batch"], gc.num_latent_tokens), device=dev)
         cond = torch.arange(s["gen_batch"], device=dev) % gc.num_classes
         opt = torch.optim.AdamW(g.parameters(), lr=1e-4)
         g.train()

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 
 # %% auto 0
-__all__ = ['check_num_tokens', 'prefix_lengths', 'level_sizes', 'level_slices', 'allowed_prefixes', 'nested_dropout_probs',
-           'pooling_grid', 'level_grids', 'block_ids', 'block_causal_mask', 'residual_pool', 'unpool_levels']
+__all__ = ['check_num_tokens', 'is_power_of_two', 'prefix_lengths', 'level_sizes', 'level_slices', 'allowed_prefixes',
+           'nested_dropout_probs', 'pooling_grid', 'level_grids', 'block_ids', 'block_causal_mask', 'residual_pool',
+           'unpool_levels']
 
 # %% ../nbs/00_levels.ipynb
 def check_num_tokens(N: int) -> int:
@@ -24,6 +25,13 @@ def check_num_tokens(N: int) -> int:
         raise ValueError(f"the number of latent tokens must be a power of two (1, 2, 4, ..., 128, ...), got {N!r}")
     return n
 
+def is_power_of_two(n) -> bool:
+    "Whether `n` is a power of two (the test of `check_num_tokens`, without its error)."
+    try: check_num_tokens(n)
+    except ValueError: return False
+    return True
+
+# %% ../nbs/00_levels.ipynb
 def prefix_lengths(N: int) -> list[int]:
     "Cumulative lengths of the levels: `[1, 2, 4, ..., N]`."
     check_num_tokens(N)
@@ -47,14 +55,16 @@ def allowed_prefixes(N: int, num_min_tokens: int = 1) -> list[int]:
         raise ValueError(f"num_min_tokens={num_min_tokens} is larger than the number of tokens N={N}")
     return P
 
+# %% ../nbs/00_levels.ipynb
 def nested_dropout_probs(n_choices: int, drop_prob: float = 0.2) -> list[float]:
-    "Probability of each allowed prefix (shortest first): the full length gets `1 - drop_prob`, shorter ones share the rest ∝ 2^j."
-    if not 0.0 < drop_prob < 1.0:
-        raise ValueError(f"drop_prob must lie in (0, 1), got {drop_prob}")
+    "Probability of each allowed prefix, shortest first: ∝ 2^j for the shorter ones, (⌊1/drop_prob⌋ − 1) × their sum for the full length."
+    if not 0.0 < drop_prob <= 0.5:
+        raise ValueError(f"drop_prob must lie in (0, 0.5], got {drop_prob}: with the reference's weighting "
+                         f"(⌊1/p⌋ − 1 times the shorter prefixes) p > 0.5 would never train the full length")
     if n_choices == 1:
         return [1.0]
     short = [2.0**j for j in range(n_choices - 1)]
-    full = sum(short) * (int(1 / drop_prob) - 1)  # the paper's weighting: full is (1/p - 1) times all the rest
+    full = sum(short) * (int(1 / drop_prob) - 1)  # the reference's weighting: (⌊1/p⌋ − 1) times all the rest
     total = sum(short) + full
     return [w / total for w in short] + [full / total]
 

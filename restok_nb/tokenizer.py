@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 import torch
 import torch.nn as nn
+from fastcore.basics import patch
 import torch.nn.functional as F
 from .levels import (level_sizes, level_slices, level_grids, prefix_lengths, allowed_prefixes,
                               nested_dropout_probs, block_causal_mask, residual_pool, check_num_tokens)
@@ -16,7 +17,7 @@ from .pixel_cnn import PixelEncoder, PixelDecoder
 
 # %% auto 0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'PRESETS', 'ResTokConfig', 'encoder_stages', 'ResTokEncoder', 'ResTokDecoder',
-           'ResTok', 'make_config', 'from_preset']
+           'ResTok', 'build_config', 'preset_config', 'make_config', 'from_preset']
 
 # %% ../nbs/04_tokenizer.ipynb
 @dataclass
@@ -45,7 +46,7 @@ class ResTokConfig:
     clustering_vq: bool = False      # re-anchor rarely used codes on encoder outputs (fights codebook collapse)
     zero_init_embeddings: bool = False  # start level embeddings and mask tokens at 0 (small models; see "Presets")
     drop_latent_tokens: bool = True  # nested dropout in training
-    drop_prob: float = 0.2           # probability of decoding from a shorter prefix in training
+    drop_prob: float = 0.2           # nested dropout: about how often training decodes a shorter prefix (notebook 00)
     rope_base: float = 10000.0       # RoPE base
     pixel_channels: int = 32         # base width of the pixel CNN (a multiple of 32)
     pixel_channel_mult: tuple[int, ...] = (1, 2, 2)  # pixel CNN levels; reduction = 2^(levels-1)
@@ -54,39 +55,49 @@ class ResTokConfig:
     dropout: float = 0.0             # dropout inside the pixel CNN
     decoder_feature_supervision: bool = False  # extra `feat_mask_token` queries for VF alignment of the decoder
 
-    @property
-    def downsample(self) -> int: return 2 ** (len(self.pixel_channel_mult) - 1)
-    @property
-    def grid_size(self) -> int: return self.image_size // self.downsample
-    @property
-    def head_dim(self) -> int: return self.width // self.num_heads
-
-    @property
-    def merge_layers(self) -> list[int]:
-        "Encoder layers that merge image tokens: int(k/stages·L) - 1 for k = 1..stages-1."
-        if not self.merge_tokens or self.hierarchy_stages < 2:
-            return []
-        return [int(k / self.hierarchy_stages * self.enc_layers) - 1 for k in range(1, self.hierarchy_stages)]
-
     def __post_init__(self):
         self.pixel_channel_mult = tuple(self.pixel_channel_mult)
-        check_num_tokens(self.num_latent_tokens)
-        if self.image_size % self.downsample:
-            raise ValueError(f"image_size {self.image_size} must be a multiple of the pixel CNN reduction {self.downsample}")
-        if self.width % self.num_heads or self.head_dim % 4:
-            raise ValueError(f"width {self.width} / num_heads {self.num_heads} must give a head dim divisible by 4")
-        if self.num_min_tokens > self.num_latent_tokens:
-            raise ValueError(f"num_min_tokens {self.num_min_tokens} exceeds num_latent_tokens {self.num_latent_tokens}")
-        m = self.merge_layers
-        if len(set(m)) != len(m) or any(not 0 <= i < self.enc_layers for i in m):
-            raise ValueError(f"{self.enc_layers} encoder layers are too few for {self.hierarchy_stages} hierarchy stages "
-                             f"(merge layers would be {m}); use more layers or fewer stages")
-        w = self.grid_size
-        for _ in m:
-            if w * (1 - self.reduction_ratio) != int(w * (1 - self.reduction_ratio)) or int(w * (1 - self.reduction_ratio)) < 1:
-                raise ValueError(f"a {self.grid_size}×{self.grid_size} token grid cannot be merged {len(m)} times with "
-                                 f"reduction_ratio {self.reduction_ratio}; use a larger image or fewer hierarchy_stages")
-            w = int(w * (1 - self.reduction_ratio))
+        self.check()
+
+# %% ../nbs/04_tokenizer.ipynb
+@patch(as_prop=True)
+def downsample(self: ResTokConfig) -> int: return 2 ** (len(self.pixel_channel_mult) - 1)
+
+@patch(as_prop=True)
+def grid_size(self: ResTokConfig) -> int: return self.image_size // self.downsample
+
+@patch(as_prop=True)
+def head_dim(self: ResTokConfig) -> int: return self.width // self.num_heads
+
+@patch(as_prop=True)
+def merge_layers(self: ResTokConfig) -> list[int]:
+    "Encoder layers that merge image tokens: int(k/stages·L) - 1 for k = 1..stages-1."
+    if not self.merge_tokens or self.hierarchy_stages < 2:
+        return []
+    return [int(k / self.hierarchy_stages * self.enc_layers) - 1 for k in range(1, self.hierarchy_stages)]
+
+# %% ../nbs/04_tokenizer.ipynb
+@patch
+def check(self: ResTokConfig):
+    "Raise a clear error for sizes and switches that do not fit together."
+    check_num_tokens(self.num_latent_tokens)
+    if self.image_size % self.downsample:
+        raise ValueError(f"image_size {self.image_size} must be a multiple of the pixel CNN reduction {self.downsample}")
+    if self.width % self.num_heads or self.head_dim % 4:
+        raise ValueError(f"width {self.width} / num_heads {self.num_heads} must give a head dim divisible by 4")
+    if self.num_min_tokens > self.num_latent_tokens:
+        raise ValueError(f"num_min_tokens {self.num_min_tokens} exceeds num_latent_tokens {self.num_latent_tokens}")
+    if self.drop_latent_tokens: nested_dropout_probs(2, self.drop_prob)      # refuses a drop_prob that cannot work
+    m = self.merge_layers
+    if len(set(m)) != len(m) or any(not 0 <= i < self.enc_layers for i in m):
+        raise ValueError(f"{self.enc_layers} encoder layers are too few for {self.hierarchy_stages} hierarchy stages "
+                         f"(merge layers would be {m}); use more layers or fewer stages")
+    w = self.grid_size
+    for _ in m:
+        if w * (1 - self.reduction_ratio) != int(w * (1 - self.reduction_ratio)) or int(w * (1 - self.reduction_ratio)) < 1:
+            raise ValueError(f"a {self.grid_size}×{self.grid_size} token grid cannot be merged {len(m)} times with "
+                             f"reduction_ratio {self.reduction_ratio}; use a larger image or fewer hierarchy_stages")
+        w = int(w * (1 - self.reduction_ratio))
 
 # %% ../nbs/04_tokenizer.ipynb
 def encoder_stages(cfg: ResTokConfig, h: int | None = None, w: int | None = None,  # token grid (default: cfg.grid_size)
@@ -327,7 +338,7 @@ def decode_tokens(self: ResTok, ids: torch.Tensor,  # (B, N) or (B, 1, N) code i
 
 @patch
 def sample_num_tokens(self: ResTok, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    "Nested dropout: a prefix length per sample, the full length with probability 1 - drop_prob."
+    "Nested dropout: a prefix length per sample from `nested_dropout_probs` (the full length 80 % of the time at drop_prob 0.2)."
     P = self.train_prefixes
     probs = torch.tensor(nested_dropout_probs(len(P), self.config.drop_prob))
     idx = torch.multinomial(probs, batch, replacement=True, generator=generator)
@@ -347,6 +358,21 @@ def forward(self: ResTok, x: torch.Tensor, num_tokens=None) -> tuple[torch.Tenso
     return rec, info
 
 # %% ../nbs/04_tokenizer.ipynb
+def build_config(cls, values: dict):
+    "`cls(**values)` for a config dataclass, refusing unknown fields with the list of valid ones."
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid fields are {sorted(known)}")
+    return cls(**values)
+
+def preset_config(cls, presets: dict[str, dict], name: str, overrides: dict, what: str):
+    "The config of preset `name` (a key of `presets`) with `overrides` applied, built by `build_config`."
+    if name not in presets:
+        raise ValueError(f"unknown {what} preset {name!r}; choose one of {sorted(presets)}")
+    return build_config(cls, {**presets[name], **overrides})
+
+# %% ../nbs/04_tokenizer.ipynb
 PRESETS: dict[str, dict] = {
     "tiny": dict(clustering_vq=True, zero_init_embeddings=True),   # CPU-minutes training aids (above)
     "restok_b_128": dict(image_size=256, width=768, enc_layers=12, dec_layers=12, num_heads=12, num_latent_tokens=128,
@@ -357,14 +383,8 @@ PRESETS: dict[str, dict] = {
 
 def make_config(name: str, **overrides) -> ResTokConfig:
     "The `ResTokConfig` of preset `name`, with fields replaced by `overrides`."
-    if name not in PRESETS:
-        raise ValueError(f"unknown tokenizer preset {name!r}; choose one of {sorted(PRESETS)}")
-    known = {f.name for f in fields(ResTokConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"unknown ResTokConfig field(s) {unknown}; valid fields are {sorted(known)}")
-    return ResTokConfig(**{**PRESETS[name], **overrides})
+    return preset_config(ResTokConfig, PRESETS, name, overrides, "tokenizer")
 
-def from_preset(name: str = "tiny", **overrides) -> ResTok:
+def from_preset(name: str, **overrides) -> ResTok:
     "A freshly initialised tokenizer of preset `name` (overrides: `ResTokConfig` fields)."
     return ResTok(make_config(name, **overrides))

@@ -4,7 +4,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may download
 
 import pytest
-from restok_nb.checkpoints import reference_dir as _find_reference_dir
+from restok_nb.official import reference_dir as _find_reference_dir
 
 
 @pytest.fixture(scope="session")

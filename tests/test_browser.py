@@ -185,7 +185,7 @@ def open_notebook(browser, base: str, token: str, name: str):
 @pytest.fixture(scope="module")
 def model_run(tmp_path_factory):
     """A run folder with a smoke-size tokenizer and generator (1 step each, a small evaluation) for the tutorial to load."""
-    from restok_nb.widgets import load_or_train
+    from restok_nb.train import load_or_train
     run_dir = tmp_path_factory.mktemp("browser_model") / "run"
     load_or_train(run_dir, steps=1, log=lambda *a: None, eval_every=0, eval_images=16, classifier_steps=1,
                   eval_samples_per_class=1)

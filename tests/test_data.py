@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from restok_nb.data import (DATASETS, ImageFolder, TensorImages, colours, digits, eval_transform, load_rgb,
-                            make_dataset, shard_list, to_rgb, train_transform, webdataset_shards)
+from restok_nb.data import DATASETS, TensorImages, colours, digits, make_dataset
+from restok_nb.image_files import (ImageFolder, eval_transform, load_rgb, shard_list, to_rgb, train_transform,
+                                   webdataset_shards)
 
 torch.set_num_threads(1)
 S = 24  # image size used for folder / shard tests

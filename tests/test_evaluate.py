@@ -12,11 +12,11 @@ import scipy.linalg
 import torch
 from safetensors.torch import save_file
 
-from restok_nb import metrics
+from restok_nb import evaluate, extractors, metrics
 from restok_nb.data import digits
-from restok_nb.generator import PRESETS as GEN_PRESETS, GPTConfig, HARGenerator
+from restok_nb.generator import HARGenerator, make_config
 from restok_nb.tokenizer import from_preset
-from restok_nb.train import _save_final
+from restok_nb.runs import save_final
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
@@ -31,8 +31,8 @@ def _scipy_frechet(a, b):
 def inception_file(tmp_path_factory):
     "A randomly initialised FID Inception saved like pytorch-fid's release: a plain state dict, no BN counters."
     torch.manual_seed(0)
-    net = metrics.FIDInceptionV3().eval()
-    path = tmp_path_factory.mktemp("w") / metrics.FID_WEIGHTS_NAME
+    net = extractors.FIDInceptionV3().eval()
+    path = tmp_path_factory.mktemp("w") / extractors.FID_WEIGHTS_NAME
     torch.save({k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}, path)
     return path, net
 
@@ -43,7 +43,7 @@ def test_inception_loads_pytorch_fid_format(inception_file, tmp_path):
     tv = inception_v3(weights=None, num_classes=1008, aux_logits=False, init_weights=False)
     file_keys = set(torch.load(path, weights_only=True))
     assert file_keys == {k for k in tv.state_dict() if not k.endswith("num_batches_tracked")}
-    model = metrics.load_fid_inception(path)
+    model = extractors.load_fid_inception(path)
     x = torch.rand(3, 3, 64, 48)                        # any size: resized to 299 inside
     with torch.no_grad():
         pool, logits = model(x)
@@ -52,7 +52,7 @@ def test_inception_loads_pytorch_fid_format(inception_file, tmp_path):
     assert torch.allclose(pool, ref_pool, atol=1e-5) and torch.allclose(logits, ref_logits, atol=1e-4)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "w.safetensors"))
     with torch.no_grad():
-        assert torch.allclose(metrics.load_fid_inception(tmp_path / "w.safetensors")(x)[0], pool, atol=1e-5)
+        assert torch.allclose(extractors.load_fid_inception(tmp_path / "w.safetensors")(x)[0], pool, atol=1e-5)
 
 
 def test_inception_pooling_follows_the_tf_graph(inception_file):
@@ -74,12 +74,12 @@ def test_inception_bad_weights(tmp_path, bad):
     if bad == "wrong_keys": torch.save({"conv.weight": torch.zeros(1)}, p)
     msg = {"missing": "pytorch-fid releases", "garbage": "not a readable", "wrong_keys": "missing keys"}[bad]
     with pytest.raises((FileNotFoundError, ValueError), match=msg):
-        metrics.load_fid_inception(p)
+        extractors.load_fid_inception(p)
 
 
 def test_inception_fid_self_zero_and_grows_with_shift(inception_file):
     path, _ = inception_file
-    ext = metrics.inception_extractor(path)
+    ext = extractors.inception_extractor(path)
     g = torch.Generator().manual_seed(0)
     real = torch.rand(8, 3, 32, 32, generator=g) * 0.5 + 0.25
     f_real = ext(real)[0].double().numpy()
@@ -118,13 +118,13 @@ def run_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("run")
     torch.manual_seed(0)
     tok = from_preset("tiny")
-    gcfg = GPTConfig(**{**GEN_PRESETS["tiny_har"], "vocab_size": 256, "block_size": 32, "num_classes": 10})
+    gcfg = make_config("tiny_har")
     har = HARGenerator(gcfg)
-    _save_final(d / "tokenizer", "model.safetensors", tok.state_dict(), asdict(tok.config), 1)
-    _save_final(d / "generator", "model.safetensors", har.state_dict(), asdict(gcfg), 1)
+    save_final(d / "tokenizer", "model.safetensors", tok.state_dict(), asdict(tok.config), 1)
+    save_final(d / "generator", "model.safetensors", har.state_dict(), asdict(gcfg), 1)
     train = digits("train")
-    clf = metrics.train_classifier(train.images, train.labels, steps=20, log=None)
-    metrics.save_classifier(clf, d / "classifier.safetensors")
+    clf = extractors.train_classifier(train.images, train.labels, steps=20, log=None)
+    extractors.save_classifier(clf, d / "classifier.safetensors")
     return d
 
 
@@ -156,22 +156,22 @@ def test_rfid_cli_and_reference_cache(run_dir, tmp_path):
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["images"] == 40 and len(res["code_entropy_bits"]) == 6 and res["rfid"] >= 0 and 0 < res["psnr"] < 100
     # reference statistics: computed once, then read back; a cache made for something else is recomputed
-    ext = metrics.classifier_extractor(metrics.load_classifier(run_dir / "classifier.safetensors"))
+    ext = extractors.classifier_extractor(extractors.load_classifier(run_dir / "classifier.safetensors"))
     calls = []
-    class Counting(metrics.Extractor):
+    class Counting(extractors.Extractor):
         def __call__(self, x):
             calls.append(len(x)); return super().__call__(x)
     cext = Counting(ext.model, ext.name, True)
     test = digits("test")
     cache, logs = tmp_path / "ref.npz", []
-    s1 = metrics.reference_stats(test, cext, cache, num_images=50, batch_size=25, log=logs.append)
+    s1 = evaluate.reference_stats(test, cext, cache, num_images=50, batch_size=25, log=logs.append)
     n_calls = len(calls)
-    s2 = metrics.reference_stats(test, cext, cache, num_images=50, batch_size=25, log=logs.append)
+    s2 = evaluate.reference_stats(test, cext, cache, num_images=50, batch_size=25, log=logs.append)
     assert len(calls) == n_calls and np.allclose(s1.cov, s2.cov)
-    metrics.reference_stats(test, cext, cache, num_images=60, batch_size=25, log=logs.append)
+    evaluate.reference_stats(test, cext, cache, num_images=60, batch_size=25, log=logs.append)
     assert len(calls) > n_calls and "recomputing" in logs[-1]
     cache.write_bytes(b"garbage")
-    metrics.reference_stats(test, cext, cache, num_images=60, batch_size=25, log=logs.append)
+    evaluate.reference_stats(test, cext, cache, num_images=60, batch_size=25, log=logs.append)
     assert "unreadable" in logs[-1]
 
 

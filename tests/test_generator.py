@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from restok_nb.checkpoints import load_official_har, max_rel_err as rel_err
+from restok_nb.official import load_official_har, max_rel_err as rel_err
 from restok_nb.generator import (GPTConfig, HARGenerator, config_from_model_args, from_preset, generator_loss,
                                  greedy_consistency)
 
@@ -21,7 +21,7 @@ def reference_model(reference_dir, name):
 def small(mode="har", N=32, seed=0, **kw):
     "A small model with a random (non-zero) output head, so sampling is not degenerate."
     torch.manual_seed(seed)
-    cfg = dict(vocab_size=64, block_size=N, num_classes=10, dim=32, n_layer=2, n_head=4, mode=mode) | kw
+    cfg = dict(vocab_size=64, num_latent_tokens=N, num_classes=10, dim=32, n_layer=2, n_head=4, mode=mode) | kw
     model = HARGenerator(GPTConfig(**cfg)).eval()
     nn.init.normal_(model.output.weight, std=0.5)
     return model
@@ -142,7 +142,7 @@ def test_training_pass_after_sampling():
 def test_fresh_presets():
     for name, N, V in [("tiny_har", 32, 256), ("tiny_ar", 32, 256)]:
         model = from_preset(name).eval()
-        assert (model.cfg.block_size, model.cfg.vocab_size, model.cfg.num_classes) == (N, V, 10)
+        assert (model.cfg.num_latent_tokens, model.cfg.vocab_size, model.cfg.num_classes) == (N, V, 10)
         assert model.output.weight.abs().sum() == 0
         assert model.generate([0, 9]).shape == (2, N)
     with torch.device("meta"):
@@ -196,7 +196,7 @@ def test_bad_sampling_arguments(tiny, kw, match):
         tiny.sample_levels([1], **kw)  # checked at the call, before any pass
 
 
-@pytest.mark.parametrize("kw,match", [(dict(block_size=48), "power of two"), (dict(block_size=2), "smaller than ar_token_num"),
+@pytest.mark.parametrize("kw,match", [(dict(num_latent_tokens=48), "power of two"), (dict(num_latent_tokens=2), "smaller than ar_token_num"),
                                       (dict(ar_token_num=3), "power of two"), (dict(spe_token_num=4), "too small")])
 def test_bad_configs(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -206,13 +206,16 @@ def test_bad_configs(kw, match):
 
 
 def test_bad_model_args():
-    args = dict(dim=64, n_layer=2, n_head=4, vocab_size=64, block_size=32, num_classes=10)
+    args = dict(dim=64, n_layer=2, n_head=4, vocab_size=64, block_size=32, num_classes=10)   # the reference's names
+    assert config_from_model_args(args).num_latent_tokens == 32
     with pytest.raises(ValueError, match="c2i"):
         config_from_model_args(args | dict(model_type="t2i"))
     with pytest.raises(ValueError, match="unknown generator arguments"):
         config_from_model_args(args | dict(use_moe=True))
-    with pytest.raises(ValueError, match="unknown preset"):
+    with pytest.raises(ValueError, match="unknown generator preset"):
         from_preset("llamagen_xxl_har")
+    with pytest.raises(ValueError, match="valid fields are"):
+        from_preset("tiny_har", n_layers=2)
 
 
 def test_guidance_needs_a_null_class():

@@ -11,11 +11,12 @@ import torch
 import torch.nn.functional as F
 from skimage.metrics import structural_similarity
 
-from restok_nb.checkpoints import CheckpointError
+from restok_nb.official import CheckpointError
 from restok_nb.data import colours, digits
-from restok_nb.metrics import (PSNR_CAP_DB, SmallClassifier, class_accuracy, classifier_features, feature_stats,
-                               fid_with, frechet_distance, frechet_from_stats, level_entropy_bits, load_classifier,
-                               psnr, save_classifier, ssim, train_classifier)
+from restok_nb.metrics import (PSNR_CAP_DB, feature_stats, frechet_distance, frechet_from_stats, level_entropy_bits,
+                               psnr, ssim)
+from restok_nb.extractors import (SmallClassifier, class_accuracy, classifier_features, fid_with, load_classifier,
+                                  save_classifier, train_classifier)
 from restok_nb.quantizer import level_code_stats
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from restok_nb.checkpoints import load_official_tokenizer, max_rel_err
+from restok_nb.official import load_official_tokenizer, max_rel_err
 
 TOL = 1e-4  # relative to each tensor's largest magnitude
 

@@ -1,23 +1,26 @@
 "Training pipeline: bad parameters, damaged checkpoints, NaN losses, kill -9 + resume, two processes."
-import json, os, signal, subprocess, sys, time, warnings
+import dataclasses, json, os, signal, subprocess, sys, time, warnings
 from pathlib import Path
 
 import pytest
 import torch
 
-from restok_nb import train as T
+from restok_nb.config import ConfigError, TrainConfig, config_from_dict, validate
+from restok_nb.losses import FrozenTeacher, TokenizerObjective
+from restok_nb.runs import NonFiniteLoss, latest_checkpoint, list_checkpoints, save_checkpoint, verify_checkpoint
+from restok_nb.train import launch, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def small(out, **kw) -> T.TrainConfig:
+def small(out, **kw) -> TrainConfig:
     "A pipeline run that takes seconds: colours at 32 px, a few steps of each stage."
     base = dict(dataset="colours", image_size=32, steps=8, batch_size=4, warmup_steps=2, quantizer_warmup=2,
                 gen_steps=6, gen_batch_size=8, gen_warmup_steps=2, ckpt_every=4, log_every=2, eval_every=0,
                 eval_samples_per_class=2, eval_images=32, classifier_steps=10, out_dir=str(out),
                 max_threads=1)
-    return T.TrainConfig(**{**base, **kw})
+    return TrainConfig(**{**base, **kw})
 
 
 @pytest.mark.parametrize("kw, msg", [
@@ -34,13 +37,13 @@ def small(out, **kw) -> T.TrainConfig:
     (dict(cfg_scale=0.5), "cfg_scale"),
 ])
 def test_bad_parameters(kw, msg):
-    with pytest.raises(T.ConfigError, match=msg):
-        T.validate(T.TrainConfig(**kw))
+    with pytest.raises(ConfigError, match=msg):
+        validate(TrainConfig(**kw))
 
 
 def test_unknown_parameter():
-    with pytest.raises(T.ConfigError, match="unknown parameter"):
-        T.config_from_dict({"stepz": 3})
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        config_from_dict({"stepz": 3})
 
 
 def test_papermill_rejects_bad_parameters(tmp_path):
@@ -53,8 +56,8 @@ def test_papermill_rejects_bad_parameters(tmp_path):
 
 def test_corrupt_checkpoint_falls_back(tmp_path):
     c = small(tmp_path, stage="tokenizer")
-    T.run_pipeline(c, log=lambda m: None)
-    ck = T.list_checkpoints(tmp_path / "tokenizer" / "checkpoints")
+    run_pipeline(c, log=lambda m: None)
+    ck = list_checkpoints(tmp_path / "tokenizer" / "checkpoints")
     assert [p.name for p in ck] == ["step_00000008", "step_00000004"]
     state = ck[0] / "state.pt"
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])     # truncate the newest
@@ -62,7 +65,7 @@ def test_corrupt_checkpoint_falls_back(tmp_path):
     logs = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        T.run_pipeline(c, log=logs.append)
+        run_pipeline(c, log=logs.append)
     text = "\n".join(logs)
     assert "skipping damaged checkpoint step_00000008" in text and "truncated or corrupt" in text
     assert "resuming from" in text and "step 4 of 8" in text
@@ -70,39 +73,39 @@ def test_corrupt_checkpoint_falls_back(tmp_path):
 
 def test_garbage_checkpoint_is_reported(tmp_path):
     d = tmp_path / "ck"
-    T.save_checkpoint(d, 1, {"m": {"w": torch.ones(2)}}, {"x": 1})
+    save_checkpoint(d, 1, {"m": {"w": torch.ones(2)}}, {"x": 1})
     (d / "step_00000001" / "m.safetensors").write_bytes(b"not a tensor file")
     (d / "step_00000002").mkdir()                                             # no meta.json at all
     logs = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert T.latest_checkpoint(d, log=logs.append) is None
+        assert latest_checkpoint(d, log=logs.append) is None
     assert len(logs) == 2 and "meta.json unreadable" in logs[0] and "checksum mismatch" in logs[1]
 
 
 def test_nan_loss_stops_with_checkpoint_intact(tmp_path, monkeypatch):
     c = small(tmp_path, stage="tokenizer", steps=8, ckpt_every=2)
-    orig, calls = T.TokenizerTrainer.forward, {"n": 0}
+    orig, calls = TokenizerObjective.forward, {"n": 0}
 
     def poisoned(self, *a, **k):
         rec, L = orig(self, *a, **k)
         calls["n"] += 1
         if calls["n"] == 6: L["loss"] = L["loss"] * float("nan")
         return rec, L
-    monkeypatch.setattr(T.TokenizerTrainer, "forward", poisoned)
-    with pytest.raises(T.NonFiniteLoss, match=r"became nan at step 5.*step_00000004.*resumes"):
-        T.run_pipeline(c, log=lambda m: None)
-    ck = T.list_checkpoints(tmp_path / "tokenizer" / "checkpoints")
+    monkeypatch.setattr(TokenizerObjective, "forward", poisoned)
+    with pytest.raises(NonFiniteLoss, match=r"became nan at step 5.*step_00000004.*resumes"):
+        run_pipeline(c, log=lambda m: None)
+    ck = list_checkpoints(tmp_path / "tokenizer" / "checkpoints")
     assert ck[0].name == "step_00000004"
-    T.verify_checkpoint(ck[0])                                               # intact
+    verify_checkpoint(ck[0])                                               # intact
     events = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert events[-1]["event"] == "non_finite_loss"
 
 
 def test_other_run_in_same_folder_is_refused(tmp_path):
-    T.run_pipeline(small(tmp_path, stage="tokenizer", steps=2, ckpt_every=2), log=lambda m: None)
-    with pytest.raises(T.ConfigError, match="different"):
-        T.run_pipeline(small(tmp_path, stage="tokenizer", steps=2, seed=5), log=lambda m: None)
+    run_pipeline(small(tmp_path, stage="tokenizer", steps=2, ckpt_every=2), log=lambda m: None)
+    with pytest.raises(ConfigError, match="different"):
+        run_pipeline(small(tmp_path, stage="tokenizer", steps=2, seed=5), log=lambda m: None)
 
 
 def _cli(cfg_path, **popen):
@@ -112,7 +115,7 @@ def _cli(cfg_path, **popen):
 
 def test_kill_9_then_resume_finishes(tmp_path):
     c = small(tmp_path / "run", steps=24, ckpt_every=4, gen_steps=6)
-    cfg = tmp_path / "cfg.json"; cfg.write_text(json.dumps(T.dataclasses.asdict(c)))
+    cfg = tmp_path / "cfg.json"; cfg.write_text(json.dumps(dataclasses.asdict(c)))
     ck_dir = tmp_path / "run" / "tokenizer" / "checkpoints"
     p = _cli(cfg)
     t0 = time.time()
@@ -132,11 +135,11 @@ def test_kill_9_then_resume_finishes(tmp_path):
 def test_two_processes_stay_in_sync(tmp_path):
     c = small(tmp_path / "run", num_processes=2, device="cpu", steps=4, gen_steps=4, main_process_port=29517)
     logs = []
-    summary = T.launch(c, log=logs.append)
+    summary = launch(c, log=logs.append)
     text = "\n".join(logs)
     assert "tokenizer: 2 processes in sync" in text and "generator: 2 processes in sync" in text, text
     assert summary["processes"] == 2
-    state = torch.load(T.list_checkpoints(tmp_path / "run" / "tokenizer" / "checkpoints")[0] / "state.pt",
+    state = torch.load(list_checkpoints(tmp_path / "run" / "tokenizer" / "checkpoints")[0] / "state.pt",
                        weights_only=True)
     assert len(state["rng"]) == 2                                            # one RNG state per process
 
@@ -156,13 +159,13 @@ def test_vf_perceptual_and_adversarial_losses(tmp_path):
     cnn = _local_timm_weights(tmp_path, "resnet18", num_classes=0)
     c = small(tmp_path / "run", stage="tokenizer", steps=4, vf_teacher="vit_tiny_patch16_224", vf_weights=vit,
               perceptual_net="resnet18", perceptual_weights=cnn, disc_weight=0.5, disc_start=2, log_every=1)
-    T.run_pipeline(c, log=lambda m: None)
+    run_pipeline(c, log=lambda m: None)
     rows = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     rows = [r for r in rows if r.get("stage") == "tokenizer" and "loss" in r]
     for key in ("vf_enc", "vf_dec", "vf_loss", "perceptual_loss"):
         assert all(0 <= r[key] < 10 for r in rows), (key, rows)
     assert "adv_loss" not in rows[0] and "adv_loss" in rows[-1] and "d_loss" in rows[-1]   # D starts at step 2
-    ck = T.list_checkpoints(tmp_path / "run" / "tokenizer" / "checkpoints")[0]
+    ck = list_checkpoints(tmp_path / "run" / "tokenizer" / "checkpoints")[0]
     names = {p.name for p in ck.iterdir()}
     assert {"trainer.safetensors", "ema.safetensors", "disc.safetensors", "state.pt"} <= names
     from safetensors.torch import load_file
@@ -172,13 +175,13 @@ def test_vf_perceptual_and_adversarial_losses(tmp_path):
 
 def test_teacher_without_local_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "w.safetensors"; bad.write_bytes(b"garbage")
-    with pytest.raises(T.ConfigError, match="could not build VF teacher"):
-        T.FrozenTeacher("vit_tiny_patch16_224", str(bad))
+    with pytest.raises(ValueError, match="could not build VF teacher"):
+        FrozenTeacher("vit_tiny_patch16_224", str(bad))
 
 
 def test_bf16_and_grad_accum_on_cpu(tmp_path):
     c = small(tmp_path / "run", stage="tokenizer", steps=2, precision="bf16", grad_accum=2, device="cpu")
-    T.run_pipeline(c, log=lambda m: None)
+    run_pipeline(c, log=lambda m: None)
     assert (tmp_path / "run" / "tokenizer" / "done.json").exists()
 
 
@@ -191,8 +194,8 @@ def test_run_folder_in_use_is_refused(tmp_path):
                                    "time.sleep(60)", str(tmp_path / "run" / ".lock")], stdout=subprocess.PIPE, text=True)
         assert holder.stdout.readline().strip() == "ok"
         try:
-            with pytest.raises(T.ConfigError, match="in use by another running training process"):
-                T.run_pipeline(small(tmp_path / "run", stage="tokenizer", steps=2), log=lambda m: None)
+            with pytest.raises(ConfigError, match="in use by another running training process"):
+                run_pipeline(small(tmp_path / "run", stage="tokenizer", steps=2), log=lambda m: None)
         finally:
             holder.kill(); holder.wait()
 
@@ -212,6 +215,6 @@ def test_image_folder_pipeline_with_a_corrupt_file(tmp_path):
               eval_images=8, eval_samples_per_class=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        summary = T.run_pipeline(c, log=lambda m: None)
+        summary = run_pipeline(c, log=lambda m: None)
     assert summary["tokenizer"]["heldout_images"] == 8 and summary["generator"]["samples"] == 2
     assert "rfid" not in summary["tokenizer"]                                   # no classifier for your own data

@@ -15,7 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from restok_nb.generator import GPTConfig, HARGenerator, har_mask
+from restok_nb.generator import GPTConfig, HARGenerator
+from restok_nb.har import har_mask
 from restok_nb.levels import level_sizes
 from restok_nb.quantizer import level_code_stats
 from restok_nb.tokenizer import encoder_stages, from_preset
@@ -36,7 +37,7 @@ def tok():
 def har(tok):
     "A small generator with a random (non-zero) output head, so samples depend on the seed."
     torch.manual_seed(0)
-    model = HARGenerator(GPTConfig(vocab_size=tok.config.codebook_size, block_size=tok.num_tokens, num_classes=10,
+    model = HARGenerator(GPTConfig(vocab_size=tok.config.codebook_size, num_latent_tokens=tok.num_tokens, num_classes=10,
                                    dim=32, n_layer=2, n_head=4)).eval()
     nn.init.normal_(model.output.weight, std=0.5)
     return model
@@ -199,7 +200,7 @@ def test_papermill_runs_get_pictures_and_no_widget_state(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell(c) for c in [
         "import os; os.environ.pop('JPY_SESSION_NAME', None); os.environ.pop('RESTOK_WIDGETS', None)\n"
         "from restok_nb.generator import GPTConfig\nfrom restok_nb.widgets import mask_viewer, widget_mode\n"
-        "cfg = GPTConfig(block_size=8)",
+        "cfg = GPTConfig(num_latent_tokens=8)",
         "print(widget_mode())\nmask_viewer(generator=cfg)",
         "os.environ['JPY_SESSION_NAME'] = 'as/if/jupyterlab.ipynb'   # what jupyter_server gives its kernels\n"
         "print(widget_mode())\nmask_viewer(generator=cfg)"]]

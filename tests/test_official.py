@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from restok_nb.checkpoints import (CheckpointError, config_from_official, load_official_tokenizer,
+from restok_nb.official import (CheckpointError, config_from_official, load_official_tokenizer,
                                    load_state_dict_checked, read_state_dict)
 from restok_nb.tokenizer import ResTok, from_preset
 
@@ -117,7 +117,7 @@ def test_config_errors():
 
 
 def test_load_official_har_names_what_does_not_fit(reference_dir):
-    from restok_nb.checkpoints import load_official_har
+    from restok_nb.official import load_official_har
     from safetensors.torch import load_file
     sd = load_file(str(reference_dir / "tiny_har.safetensors"))
     sd.pop("layers.1.feed_forward.w3.weight")
