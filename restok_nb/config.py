@@ -13,7 +13,8 @@ import torch
 from . import tokenizer as tokmod, generator as genmod
 from .tokenizer import ResTokConfig
 from .generator import GPTConfig
-from .data import DATASETS
+from .data import DATASETS, BUILT_IN
+from .image_files import ON_DISK
 
 # %% auto 0
 __all__ = ['STAGES', 'PRECISIONS', 'ABLATIONS', 'RECIPES', 'WhatToTrain', 'TokenizerRecipe', 'GeneratorRecipe', 'RunSettings',
@@ -31,7 +32,7 @@ class WhatToTrain:
     ablation: str = "restok"             # tokenizer variant (ABLATIONS): restok | no_residual_image | no_residual_latent | flat
     generator_preset: str = "tiny_har"   # generator preset (restok_nb.generator.PRESETS): *_har or *_ar
     stage: str = "all"                   # "tokenizer", "generator" (needs a trained tokenizer in out_dir) or "all"
-    dataset: str = "digits"              # digits | colours (built in) | folder | webdataset (need data_dir)
+    dataset: str = "digits"              # digits | colours | photos (built in) | cifar10 | cifar100 | mnist | fashion_mnist | folder | webdataset (need data_dir)
     data_dir: str = ""                   # ImageNet-layout folder (train/, val/) or webdataset shards
     image_size: int = 32                 # training resolution (overrides the preset's)
     num_workers: int = 0                 # DataLoader workers for folder / webdataset
@@ -173,11 +174,12 @@ def _check_reals(c: TrainConfig):
 
 # %% ../nbs/14_config.ipynb
 def _check_files(c: TrainConfig):
-    if c.dataset in ("folder", "webdataset"):
+    if c.dataset not in BUILT_IN:
         if not c.data_dir:
-            raise ConfigError(f"dataset={c.dataset!r} reads your images: pass data_dir (an ImageNet-layout folder with "
-                              f"train/ and val/, or a folder of webdataset .tar shards)")
-        if not Path(c.data_dir).exists():
+            where = ("the folder torchvision reads it from (its root)" if c.dataset in ON_DISK else
+                     "an ImageNet-layout folder with train/ and val/, or a folder of webdataset .tar shards")
+            raise ConfigError(f"dataset={c.dataset!r} reads files: pass data_dir ({where})")
+        if not Path(c.data_dir).expanduser().exists():
             raise ConfigError(f"data_dir={c.data_dir!r} does not exist")
     if c.vf_teacher and not c.vf_weights:
         raise ConfigError(f"vf_teacher={c.vf_teacher!r} needs vf_weights, a local weights file (nothing is downloaded)")

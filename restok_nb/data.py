@@ -10,11 +10,16 @@ import os
 from pathlib import Path
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torchvision.transforms import v2
-from .image_files import ImageFolder, webdataset_shards, eval_transform, train_transform, is_remote
+import numpy as np
+from .image_files import (ImageFolder, webdataset_shards, eval_transform, train_transform, is_remote,
+                                   read_on_disk, ON_DISK)
 
 # %% auto 0
-__all__ = ['DIGITS_TEST_FRACTION', 'COLOUR_CLASSES', 'DATASETS', 'TensorImages', 'digits', 'colours', 'make_dataset']
+__all__ = ['DIGITS_TEST_FRACTION', 'COLOUR_CLASSES', 'PHOTOS', 'PHOTO_GRID', 'PHOTO_HELD_OUT', 'BUILT_IN', 'DATASETS',
+           'IN_MEMORY', 'MIRROR_SAFE', 'TensorImages', 'digits', 'colours', 'photo_arrays', 'held_out_cells', 'photos',
+           'on_disk', 'make_dataset']
 
 # %% ../nbs/10_data.ipynb
 class TensorImages(torch.utils.data.Dataset):
@@ -32,19 +37,22 @@ class TensorImages(torch.utils.data.Dataset):
 
     def __len__(self): return len(self.images)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = self.images[i]                                          # (3, H, W)
-        return (self.transform(x) if self.transform is not None else x), int(self.labels[i])
-
-    @property
-    def num_classes(self) -> int: return len(self.classes)
-
-    def __repr__(self):
-        return f"{type(self).__name__}({len(self)} images {tuple(self.images.shape[1:])}, {self.num_classes} classes)"
+# %% ../nbs/10_data.ipynb
+@patch
+def __getitem__(self: TensorImages, i: int) -> tuple[torch.Tensor, int]:
+    x = self.images[i]                                              # (3, H, W)
+    return (self.transform(x) if self.transform is not None else x), int(self.labels[i])
 
 # %% ../nbs/10_data.ipynb
-DIGITS_TEST_FRACTION = 0.2
+@patch(as_prop=True)
+def num_classes(self: TensorImages) -> int: return len(self.classes)
 
+# %% ../nbs/10_data.ipynb
+@patch
+def __repr__(self: TensorImages):
+    return f"{type(self).__name__}({len(self)} images {tuple(self.images.shape[1:])}, {self.num_classes} classes)"
+
+# %% ../nbs/10_data.ipynb
 def _stratified_test_mask(labels: torch.Tensor, fraction: float, seed: int = 0) -> torch.Tensor:
     "Boolean mask picking `fraction` of every class (rounded), the same for a given seed."
     g = torch.Generator().manual_seed(seed)
@@ -53,6 +61,9 @@ def _stratified_test_mask(labels: torch.Tensor, fraction: float, seed: int = 0) 
         idx = (labels == c).nonzero().squeeze(1)                    # (n_c,)
         mask[idx[torch.randperm(len(idx), generator=g)][:round(fraction * len(idx))]] = True
     return mask
+
+# %% ../nbs/10_data.ipynb
+DIGITS_TEST_FRACTION = 0.2
 
 @functools.lru_cache(maxsize=8)
 def _digits_tensors(split: str, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,6 +77,7 @@ def _digits_tensors(split: str, image_size: int) -> tuple[torch.Tensor, torch.Te
                       align_corners=False, antialias=image_size < 8)  # (n, 1, S, S)
     return x.clamp(0, 1).expand(-1, 3, -1, -1).contiguous(), y[keep]  # (n, 3, S, S), (n,)
 
+# %% ../nbs/10_data.ipynb
 def digits(split: str = "train",  # "train" (80 % of each class) or "test" (20 %)
            image_size: int = 32) -> TensorImages:
     "scikit-learn's handwritten digits as RGB images in [0, 1], with a fixed stratified split."
@@ -80,6 +92,14 @@ COLOUR_CLASSES = (  # (hue name, hue in degrees, shape)
     ("green", 130, "ring"), ("teal", 170, "diamond"), ("azure", 205, "horizontal bars"),
     ("blue", 235, "vertical bars"), ("purple", 275, "diagonal stripes"), ("magenta", 315, "frame"))
 
+# %% ../nbs/10_data.ipynb
+def _bars_sdf(t: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
+    "Signed distance of bars across coordinate `t` (period 0.6, half of it filled), cut to `box` <= 0.8."
+    period = 0.6                                                    # three bars inside the box
+    bars = ((t / period + 0.5) % 1 - 0.5).abs() * period - period / 4
+    return torch.maximum(bars, box - 0.8)
+
+# %% ../nbs/10_data.ipynb
 def _shape_sdf(shape: str, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     "Signed distance (negative inside) of `shape` at shape coordinates (u, v), in radius units."
     au, av = u.abs(), v.abs()
@@ -95,14 +115,59 @@ def _shape_sdf(shape: str, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         w = -v
         return torch.maximum(torch.maximum(0.866 * u + 0.5 * w, -0.866 * u + 0.5 * w), -w) - 0.55
     t = {"horizontal bars": v, "vertical bars": u, "diagonal stripes": (u + v) * math.sqrt(0.5)}[shape]
-    period = 0.6                                                    # three bars inside the box
-    bars = ((t / period + 0.5) % 1 - 0.5).abs() * period - period / 4
-    return torch.maximum(bars, box - 0.8)
+    return _bars_sdf(t, box)
 
+# %% ../nbs/10_data.ipynb
 def _hsv_to_rgb(h, s, v):  # (...,) each, h in turns -> (..., 3)
     k = (torch.tensor([5.0, 3.0, 1.0]) + h[..., None] * 6) % 6
     return v[..., None] * (1 - s[..., None] * torch.minimum(k, 4 - k).clamp(0, 1))
 
+# %% ../nbs/10_data.ipynb
+def _uniform(g: torch.Generator, n: int, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
+    "`n` draws from U(lo, hi) with the generator `g`."
+    return lo + (hi - lo) * torch.rand(n, generator=g)
+
+# %% ../nbs/10_data.ipynb
+def _draw_pose(g: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "Radius and centre (x, y) of `n` shapes, in half-widths of the image."
+    r = _uniform(g, n, lo=0.4, hi=0.65)                             # (n,) radius, in half-widths
+    cx, cy = (_uniform(g, n, lo=-1, hi=1) * (0.95 - r) for _ in range(2))  # (n,) each: centre, shape stays inside
+    return r, cx, cy
+
+# %% ../nbs/10_data.ipynb
+def _draw_colours(g: torch.Generator, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "Foreground colour (the class hue, jittered) and two greyish background colours per image, (n, 3) each."
+    n = len(labels)
+    hue = torch.tensor([h for _, h, _ in COLOUR_CLASSES])[labels] / 360 + _uniform(g, n, lo=-0.025, hi=0.025)
+    fg = _hsv_to_rgb(hue, _uniform(g, n, lo=0.65), _uniform(g, n, lo=0.65))             # (n, 3)
+    bg0, bg1 = (_hsv_to_rgb(_uniform(g, n), _uniform(g, n, hi=0.3), _uniform(g, n, lo=0.1, hi=0.9)) for _ in range(2))  # (n, 3) each
+    return fg, bg0, bg1
+
+# %% ../nbs/10_data.ipynb
+def _pixel_grid(S: int) -> tuple[torch.Tensor, torch.Tensor]:
+    "Pixel centres in [-1, 1] as a column (y) and a row (x)."
+    coords = (torch.arange(S) + 0.5) / S * 2 - 1                    # (S,) pixel centres in [-1, 1]
+    return coords[:, None], coords[None, :]                         # (S, 1), (1, S)
+
+def _gradient(bg0: torch.Tensor, bg1: torch.Tensor, angle: torch.Tensor, S: int) -> torch.Tensor:
+    "Per image a gradient from `bg0` to `bg1` along direction `angle`: (n, 3, S, S)."
+    yy, xx = _pixel_grid(S)
+    ramp = ((xx * angle.cos()[:, None, None] + yy * angle.sin()[:, None, None]) / 2.83 + 0.5)  # (n, S, S)
+    return bg0[:, :, None, None] + (bg1 - bg0)[:, :, None, None] * ramp[:, None]             # (n, 3, S, S)
+
+# %% ../nbs/10_data.ipynb
+def _coverage(labels: torch.Tensor, r: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, S: int) -> torch.Tensor:
+    "Antialiased coverage (n, S, S) of each image's shape (its class's) at radius `r` and centre (cx, cy)."
+    yy, xx = _pixel_grid(S)
+    alpha = torch.empty(len(labels), S, S)
+    for c, (_, _, shape) in enumerate(COLOUR_CLASSES):
+        i = (labels == c).nonzero().squeeze(1)
+        ri = r[i][:, None, None]                                    # (m, 1, 1)
+        u, v = (xx - cx[i][:, None, None]) / ri, (yy - cy[i][:, None, None]) / ri  # (m, S, S)
+        alpha[i] = (0.5 - _shape_sdf(shape, u, v) * ri * S / 2).clamp(0, 1)  # pixel = 2 / S
+    return alpha
+
+# %% ../nbs/10_data.ipynb
 def colours(split: str = "train",  # "train" or "test" (different seeds)
             image_size: int = 32,
             n: int | None = None,  # number of images; 2000 for train, 500 for test
@@ -113,32 +178,119 @@ def colours(split: str = "train",  # "train" or "test" (different seeds)
     n = n if n is not None else {"train": 2000, "test": 500}[split]
     S, C = image_size, len(COLOUR_CLASSES)
     g = torch.Generator().manual_seed(2 * seed + (split == "test"))   # train and test never share a seed
-    U = lambda *shape, lo=0.0, hi=1.0: lo + (hi - lo) * torch.rand(*shape, generator=g)
     labels = (torch.arange(n) % C)[torch.randperm(n, generator=g)]  # (n,) balanced
-    r = U(n, lo=0.4, hi=0.65)                                       # radius, in half-widths
-    cx, cy = (U(n, lo=-1, hi=1) * (0.95 - r) for _ in range(2))     # centre, shape stays inside
-    hue = torch.tensor([h for _, h, _ in COLOUR_CLASSES])[labels] / 360 + U(n, lo=-0.025, hi=0.025)
-    fg = _hsv_to_rgb(hue, U(n, lo=0.65), U(n, lo=0.65))             # (n, 3)
-    bg0, bg1 = (_hsv_to_rgb(U(n), U(n, hi=0.3), U(n, lo=0.1, hi=0.9)) for _ in range(2))  # (n, 3) each
-    angle = U(n, hi=2 * math.pi)
-    noise = 0.02 * torch.randn(n, 3, S, S, generator=g)
-    coords = (torch.arange(S) + 0.5) / S * 2 - 1                    # (S,) pixel centres in [-1, 1]
-    yy, xx = coords[:, None], coords[None, :]                       # (S, 1), (1, S)
-    ramp = ((xx * angle.cos()[:, None, None] + yy * angle.sin()[:, None, None]) / 2.83 + 0.5)  # (n, S, S)
-    img = bg0[:, :, None, None] + (bg1 - bg0)[:, :, None, None] * ramp[:, None]             # (n, 3, S, S)
-    alpha = torch.empty(n, S, S)
-    for c, (_, _, shape) in enumerate(COLOUR_CLASSES):
-        i = (labels == c).nonzero().squeeze(1)
-        ri = r[i][:, None, None]                                    # (m, 1, 1)
-        u, v = (xx - cx[i][:, None, None]) / ri, (yy - cy[i][:, None, None]) / ri  # (m, S, S)
-        alpha[i] = (0.5 - _shape_sdf(shape, u, v) * ri * S / 2).clamp(0, 1)  # pixel = 2 / S
+    r, cx, cy = _draw_pose(g, n)                                    # (n,) each
+    fg, bg0, bg1 = _draw_colours(g, labels)                         # (n, 3) each
+    angle = _uniform(g, n, hi=2 * math.pi)                          # (n,) gradient direction
+    noise = 0.02 * torch.randn(n, 3, S, S, generator=g)             # (n, 3, S, S)
+    img = _gradient(bg0, bg1, angle, S)                             # (n, 3, S, S)
+    alpha = _coverage(labels, r, cx, cy, S)                         # (n, S, S)
     img = img + (fg[:, :, None, None] - img) * alpha[:, None] + noise
     names = [f"{hue_name} {shape}" for hue_name, _, shape in COLOUR_CLASSES]
     return TensorImages(img.clamp(0, 1), labels, names)
 
 # %% ../nbs/10_data.ipynb
-DATASETS = ("digits", "colours", "folder", "webdataset")
+PHOTOS = ("astronaut", "cat", "coffee", "deep field", "motorcycle", "rocket", "retina", "tissue", "temple", "flower")
+PHOTO_GRID, PHOTO_HELD_OUT = 3, 2   # each photograph: a 3×3 grid of cells, 2 of them held out
 
+@functools.lru_cache(maxsize=1)
+def photo_arrays() -> tuple[torch.Tensor, ...]:
+    "The ten photographs as float (3, H, W) tensors in [0, 1], in the order of `PHOTOS`."
+    import skimage.data as sd
+    from sklearn.datasets import load_sample_images
+    arrays = [sd.astronaut(), sd.chelsea(), sd.coffee(), sd.hubble_deep_field(), sd.stereo_motorcycle()[0], sd.rocket(),
+              sd.retina(), sd.immunohistochemistry(), *load_sample_images().images]
+    return tuple(torch.from_numpy(np.array(a[..., :3])).permute(2, 0, 1).float().div(255) for a in arrays)
+
+# %% ../nbs/10_data.ipynb
+def held_out_cells() -> list[list[int]]:
+    "For each photograph, the indices (row-major in the 3×3 grid) of its held-out cells."
+    g = torch.Generator().manual_seed(1234)
+    return [sorted(torch.randperm(PHOTO_GRID ** 2, generator=g)[:PHOTO_HELD_OUT].tolist()) for _ in PHOTOS]
+
+# %% ../nbs/10_data.ipynb
+def _crop_boxes(H: int, W: int, cells: list[int], n: int, image_size: int, zoom: tuple[float, float],
+                g: torch.Generator) -> torch.Tensor:  # (n, 4) boxes in pixels
+    "Random square boxes inside the given grid cells of an H×W picture, of side zoom × image_size (log-uniform)."
+    cell = torch.tensor(cells)[torch.randint(len(cells), (n,), generator=g)]        # (n,)
+    ch, cw = H / PHOTO_GRID, W / PHOTO_GRID
+    lo, hi = math.log(zoom[0] * image_size), math.log(zoom[1] * image_size)
+    side = (lo + (hi - lo) * torch.rand(n, generator=g)).exp().clamp(max=min(ch, cw))  # (n,)
+    y0 = (cell // PHOTO_GRID) * ch + torch.rand(n, generator=g) * (ch - side)
+    x0 = (cell % PHOTO_GRID) * cw + torch.rand(n, generator=g) * (cw - side)
+    return torch.stack([x0, y0, x0 + side, y0 + side], 1)
+
+# %% ../nbs/10_data.ipynb
+def photos(split: str = "train",  # "train" (the training cells) or "test" (the held-out cells)
+           image_size: int = 32,
+           n: int | None = None,  # crops in all; 8000 for train, 1000 for test (balanced over the photographs)
+           zoom: tuple[float, float] = (2.0, 6.0),  # crop side / image_size, drawn log-uniformly
+           seed: int = 0) -> TensorImages:
+    "Crops of ten real photographs, labelled by photograph; train and test crops come from disjoint regions."
+    from torchvision.ops import roi_align
+    if split not in ("train", "test"):
+        raise ValueError(f"photos has splits 'train' and 'test', not {split!r}")
+    n = n if n is not None else {"train": 8000, "test": 1000}[split]
+    per = n // len(PHOTOS)
+    g = torch.Generator().manual_seed(2 * seed + (split == "test"))
+    xs, ys, bs = [], [], []
+    for c, (im, held) in enumerate(zip(photo_arrays(), held_out_cells())):
+        cells = held if split == "test" else [i for i in range(PHOTO_GRID ** 2) if i not in held]
+        boxes = _crop_boxes(*im.shape[1:], cells, per, image_size, zoom, g)           # (per, 4)
+        rois = torch.cat([torch.zeros(per, 1), boxes], 1)                             # (per, 5): image 0 of the batch
+        xs.append(roi_align(im[None], rois, output_size=image_size, sampling_ratio=-1, aligned=True).clamp(0, 1))
+        ys.append(torch.full((per,), c)); bs.append(boxes)
+    ds = TensorImages(torch.cat(xs), torch.cat(ys), list(PHOTOS))
+    ds.boxes = torch.cat(bs)                      # (n, 4): where each crop was cut, (x0, y0, x1, y1) in its photograph
+    return ds
+
+# %% ../nbs/10_data.ipynb
+def on_disk(name: str,  # one of `image_files.ON_DISK`: cifar10, cifar100, mnist, fashion_mnist
+            split: str, image_size: int, data_dir: str | os.PathLike) -> TensorImages:
+    "CIFAR-10/100, MNIST or Fashion-MNIST from `data_dir` (torchvision's layout), as float RGB images of `image_size`."
+    images, labels, classes = read_on_disk(name, data_dir, train=split == "train")
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)           # (n, C, H, W)
+    if x.shape[-1] != image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+    return TensorImages(x.expand(-1, 3, -1, -1), torch.from_numpy(labels), classes)
+
+# %% ../nbs/10_data.ipynb
+BUILT_IN = ("digits", "colours", "photos")
+DATASETS = (*BUILT_IN, *ON_DISK, "folder", "webdataset")
+IN_MEMORY = (*BUILT_IN, *ON_DISK)                          # datasets that load as TensorImages
+MIRROR_SAFE = ("colours", "photos", "cifar10", "cifar100", "folder", "webdataset")
+
+# %% ../nbs/10_data.ipynb
+def _builtin_dataset(name: str, train: bool, image_size: int, augment: bool) -> TensorImages:
+    "`digits`, `colours` or `photos`, the training or the held-out split; `augment` flips training images at random."
+    ds = dict(digits=digits, colours=colours, photos=photos)[name]("train" if train else "test", image_size=image_size)
+    if augment and train: ds.transform = v2.RandomHorizontalFlip()
+    return ds
+
+# %% ../nbs/10_data.ipynb
+def _file_layout(name: str) -> str:
+    "What `data_dir` must hold for `name` (a dataset on disk, 'folder' or 'webdataset'), for error messages."
+    if name in ON_DISK: return f"the folder torchvision.datasets.{ON_DISK[name]} reads (its `root`)"
+    return ("a folder holding train/<class>/<image> and val/<class>/<image> (ImageNet layout)" if name == "folder"
+            else "a folder of .tar shards (or of train/ and val/ shard folders), or a pattern like "
+                 "'imagenet1k-train-{0000..1023}.tar'")
+
+# %% ../nbs/10_data.ipynb
+def _image_folder_split(root: Path, sub: str, transform, layout: str) -> ImageFolder:
+    "The ImageFolder `root/sub`; raises, describing `layout`, if either folder is missing."
+    if not root.is_dir(): raise FileNotFoundError(f"data_dir {root} does not exist: pass {layout}")
+    if not (root / sub).is_dir(): raise FileNotFoundError(f"{root / sub} not found: data_dir must be {layout}")
+    return ImageFolder(root / sub, transform=transform)
+
+# %% ../nbs/10_data.ipynb
+def _shard_source(data_dir: str | os.PathLike, sub: str, layout: str) -> str | Path:
+    "What to give `webdataset_shards` for `data_dir`: a folder of shards, or the pattern / URL / file as given."
+    root = Path(data_dir)
+    if root.is_dir(): return root / sub if (root / sub).is_dir() else root
+    if "{" in str(data_dir) or is_remote(str(data_dir)) or root.is_file(): return str(data_dir)
+    raise FileNotFoundError(f"data_dir {data_dir} does not exist: pass {layout}")
+
+# %% ../nbs/10_data.ipynb
 def make_dataset(name: str,  # one of `DATASETS`
                  split: str = "train",  # "train", or "test" / "val" (the held-out split)
                  image_size: int = 32,
@@ -150,23 +302,12 @@ def make_dataset(name: str,  # one of `DATASETS`
     if split not in ("train", "val", "test"):
         raise ValueError(f"unknown split {split!r}: use 'train', or 'test' / 'val' for the held-out split")
     train = split == "train"
-    if name in ("digits", "colours"):
-        ds = (digits if name == "digits" else colours)("train" if train else "test", image_size=image_size)
-        if augment and train: ds.transform = v2.RandomHorizontalFlip()
-        return ds
-    layout = ("a folder holding train/<class>/<image> and val/<class>/<image> (ImageNet layout)" if name == "folder"
-              else "a folder of .tar shards (or of train/ and val/ shard folders), or a pattern like "
-                   "'imagenet1k-train-{0000..1023}.tar'")
+    if name in BUILT_IN: return _builtin_dataset(name, train, image_size, augment)
+    layout = _file_layout(name)
     if data_dir is None:
         raise ValueError(f"make_dataset({name!r}) needs data_dir=: {layout}")
-    root = Path(data_dir)
+    if name in ON_DISK: return on_disk(name, "train" if train else "test", image_size, data_dir)
     tf = train_transform(image_size) if augment and train else eval_transform(image_size)
     sub = "train" if train else "val"
-    if name == "folder":
-        if not root.is_dir(): raise FileNotFoundError(f"data_dir {root} does not exist: pass {layout}")
-        if not (root / sub).is_dir(): raise FileNotFoundError(f"{root / sub} not found: data_dir must be {layout}")
-        return ImageFolder(root / sub, transform=tf)
-    if root.is_dir(): shards = root / sub if (root / sub).is_dir() else root
-    elif "{" in str(data_dir) or is_remote(str(data_dir)) or root.is_file(): shards = str(data_dir)
-    else: raise FileNotFoundError(f"data_dir {data_dir} does not exist: pass {layout}")
-    return webdataset_shards(shards, transform=tf, shuffle=1000 if train else 0)
+    if name == "folder": return _image_folder_split(Path(data_dir), sub, tf, layout)
+    return webdataset_shards(_shard_source(data_dir, sub, layout), transform=tf, shuffle=1000 if train else 0)

@@ -26,8 +26,16 @@ __all__ = ['reference_stats', 'rfid', 'gfid', 'EvaluateError', 'run', 'main']
 
 # %% ../nbs/18_evaluate.ipynb
 def _dist(accelerator) -> tuple[int, int]:
+    "(rank, world size) of this process; (0, 1) without an accelerator."
     return (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
 
+def _my_batches(n: int, batch_size: int, rank: int, world: int):
+    "Per round, the global batch number and item indices of this process's batch (empty when it has none)."
+    for r in range(-(-math.ceil(n / batch_size) // world)):
+        b = r * world + rank
+        yield b, torch.arange(min(b * batch_size, n), min((b + 1) * batch_size, n))
+
+# %% ../nbs/18_evaluate.ipynb
 def _gather(accelerator, idx: torch.Tensor, *rows: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, ...]:
     "Gather (index, rows...) of a round from every process; padding (index -1) is dropped, rows sorted by index."
     if accelerator is None or accelerator.num_processes == 1:
@@ -44,18 +52,33 @@ def _gather(accelerator, idx: torch.Tensor, *rows: torch.Tensor, batch_size: int
         out.append(g[:, col:col + w].reshape(-1, *r.shape[1:]).to(r.dtype)); col += w
     return tuple(out)
 
-def _my_batches(n: int, batch_size: int, rank: int, world: int):
-    "Per round, the global batch number and item indices of this process's batch (empty when it has none)."
-    for r in range(-(-math.ceil(n / batch_size) // world)):
-        b = r * world + rank
-        yield b, torch.arange(min(b * batch_size, n), min((b + 1) * batch_size, n))
-
+# %% ../nbs/18_evaluate.ipynb
 def _write_result(result: dict, out_json, rank: int):
     if out_json and rank == 0: write_json(out_json, result)
 
 def _describe(dataset) -> str:
     return f"{type(dataset).__name__}(n={len(dataset)}, root={getattr(dataset, 'root', None)})"
 
+def _feature_dim(extractor: Extractor, dataset) -> int:
+    return extractor(dataset[0][0][None])[0].shape[1]
+
+def _logit_dim(extractor: Extractor, tokenizer) -> int:
+    s = tokenizer.config.image_size
+    return extractor(torch.zeros(1, 3, s, s))[1].shape[1]
+
+# %% ../nbs/18_evaluate.ipynb
+def _cached_stats(cache, meta: dict, log: Callable | None) -> FeatureStats | None:
+    "The statistics in `cache` if it exists, is readable and was made for `meta`; else None."
+    if cache is None or not Path(cache).is_file(): return None
+    try:
+        st, old = FeatureStats.load(cache)
+        if old == meta: return st
+        if log: log(f"{cache} was made for {old}, not {meta}; recomputing")
+    except ValueError as e:
+        if log: log(f"{cache} is unreadable ({e}); recomputing")
+    return None
+
+# %% ../nbs/18_evaluate.ipynb
 @torch.no_grad()
 def reference_stats(dataset,  # map-style dataset of (image (3, H, W) in [0, 1], label)
                     extractor: Extractor,
@@ -66,13 +89,7 @@ def reference_stats(dataset,  # map-style dataset of (image (3, H, W) in [0, 1],
     "Feature statistics of a dataset's images, computed once and cached."
     n = min(num_images or len(dataset), len(dataset))
     meta = dict(extractor=extractor.name, dataset=_describe(dataset), num_images=n)
-    if cache is not None and Path(cache).is_file():
-        try:
-            st, old = FeatureStats.load(cache)
-            if old == meta: return st
-            if log: log(f"{cache} was made for {old}, not {meta}; recomputing")
-        except ValueError as e:
-            if log: log(f"{cache} is unreadable ({e}); recomputing")
+    if (st := _cached_stats(cache, meta, log)) is not None: return st
     rank, world = _dist(accelerator)
     st, dim = FeatureStats(), None
     for b, idx in _my_batches(n, batch_size, rank, world):
@@ -88,9 +105,21 @@ def reference_stats(dataset,  # map-style dataset of (image (3, H, W) in [0, 1],
     if accelerator is not None: accelerator.wait_for_everyone()
     return st
 
-def _feature_dim(extractor: Extractor, dataset) -> int:
-    return extractor(dataset[0][0][None])[0].shape[1]
+# %% ../nbs/18_evaluate.ipynb
+def _rfid_rows(tokenizer, dataset, extractor: Extractor, idx: torch.Tensor, num_tokens, dim):
+    "(real features, reconstruction features, per-image PSNR/SSIM, code ids) of the items `idx`."
+    N, dev = tokenizer.num_tokens, next(tokenizer.parameters()).device
+    if not len(idx):
+        dim = dim or _feature_dim(extractor, dataset)
+        return torch.zeros(0, dim), torch.zeros(0, dim), torch.zeros(0, 2, dtype=torch.float64), torch.zeros(0, N, dtype=torch.long)
+    x = torch.stack([dataset[int(i)][0] for i in idx]).to(dev)
+    z, info = tokenizer.encode(x)
+    rec = tokenizer.decode(z, num_tokens).clamp(0, 1)
+    fr, ff = extractor(x)[0].cpu(), extractor(rec)[0].cpu()
+    per = torch.stack([psnr(rec, x, reduction="none"), ssim(rec, x, reduction="none")], 1).cpu()  # (b, 2)
+    return fr, ff, per, info["indices"].reshape(len(idx), N).cpu()
 
+# %% ../nbs/18_evaluate.ipynb
 @torch.no_grad()
 def rfid(tokenizer,  # a ResTok (encode / decode)
          dataset,  # map-style dataset of (image, label), images at the tokenizer's size
@@ -102,20 +131,10 @@ def rfid(tokenizer,  # a ResTok (encode / decode)
     n = min(num_images or len(dataset), len(dataset))
     real, fake, t0 = FeatureStats(), FeatureStats(), time.time()
     psnr_sum = ssim_sum = 0.0
-    ids_all, dev = [], next(tokenizer.parameters()).device
-    N, dim = tokenizer.num_tokens, None
+    ids_all, N, dim = [], tokenizer.num_tokens, None
     for b, idx in _my_batches(n, batch_size, rank, world):
-        if len(idx):
-            x = torch.stack([dataset[int(i)][0] for i in idx]).to(dev)
-            z, info = tokenizer.encode(x)
-            rec = tokenizer.decode(z, num_tokens).clamp(0, 1)
-            fr, ff = extractor(x)[0].cpu(), extractor(rec)[0].cpu()
-            dim = fr.shape[1]
-            per = torch.stack([psnr(rec, x, reduction="none"), ssim(rec, x, reduction="none")], 1).cpu()  # (b, 2)
-            ids = info["indices"].reshape(len(idx), N).cpu()
-        else:
-            dim = dim or _feature_dim(extractor, dataset)
-            fr = ff = torch.zeros(0, dim); per = torch.zeros(0, 2, dtype=torch.float64); ids = torch.zeros(0, N, dtype=torch.long)
+        fr, ff, per, ids = _rfid_rows(tokenizer, dataset, extractor, idx, num_tokens, dim)
+        dim = fr.shape[1]
         idx, fr, ff, per, ids = _gather(accelerator, idx, fr, ff, per, ids, batch_size=batch_size)
         if rank == 0:
             real.update(fr); fake.update(ff)
@@ -131,6 +150,19 @@ def rfid(tokenizer,  # a ResTok (encode / decode)
     if accelerator is not None: accelerator.wait_for_everyone()
     return result
 
+# %% ../nbs/18_evaluate.ipynb
+def _gfid_rows(tokenizer, generator, extractor: Extractor, b: int, idx: torch.Tensor, K: int, seed: int,
+               sampling: dict, widths: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, float]:
+    "(features, logits, seconds to sample and decode) of the samples `idx` of batch `b`."
+    if not len(idx): return torch.zeros(0, widths[0]), torch.zeros(0, widths[1]), 0.0
+    dev, t = next(generator.parameters()).device, time.time()
+    g = torch.Generator(device=dev).manual_seed(seed + b)
+    imgs = tokenizer.decode_tokens(generator.generate((idx % K).to(dev), generator=g, **sampling)).clamp(0, 1)
+    seconds = time.time() - t
+    f, lg = extractor(imgs)
+    return f.cpu(), lg.cpu(), seconds
+
+# %% ../nbs/18_evaluate.ipynb
 @torch.no_grad()
 def gfid(tokenizer,  # a ResTok (decode_tokens)
          generator,  # a HARGenerator (generate)
@@ -143,20 +175,12 @@ def gfid(tokenizer,  # a ResTok (decode_tokens)
     "Generation metrics over `num_samples` class-balanced samples: gFID, Inception Score, class accuracy, speed."
     rank, world = _dist(accelerator)
     K = num_classes or generator.cfg.num_classes
-    dev = next(generator.parameters()).device
+    sampling = dict(cfg_scale=cfg_scale, temperature=temperature, top_k=top_k)
+    widths = (ref.mean.shape[0], _logit_dim(extractor, tokenizer))
     fake, logits_all, correct, t_gen, n_here, t0 = FeatureStats(), [], 0, 0.0, 0, time.time()
     for b, idx in _my_batches(num_samples, batch_size, rank, world):
-        if len(idx):
-            labels = (idx % K).to(dev)
-            t = time.time()
-            g = torch.Generator(device=dev).manual_seed(seed + b)
-            ids = generator.generate(labels, cfg_scale=cfg_scale, temperature=temperature, top_k=top_k, generator=g)
-            imgs = tokenizer.decode_tokens(ids).clamp(0, 1)
-            t_gen += time.time() - t; n_here += len(idx)
-            f, lg = extractor(imgs)
-            f, lg = f.cpu(), lg.cpu()
-        else:
-            f, lg = torch.zeros(0, ref.mean.shape[0]), torch.zeros(0, _logit_dim(extractor, tokenizer))
+        f, lg, seconds = _gfid_rows(tokenizer, generator, extractor, b, idx, K, seed, sampling, widths)
+        t_gen += seconds; n_here += len(idx)
         idx, f, lg = _gather(accelerator, idx, f, lg, batch_size=batch_size)
         if rank == 0:
             fake.update(f); logits_all.append(lg.float())
@@ -167,23 +191,16 @@ def gfid(tokenizer,  # a ResTok (decode_tokens)
         is_mean, is_std = inception_score(lg, splits=min(is_splits, len(lg)))
         result = dict(gfid=fake.frechet(ref), inception_score=is_mean, inception_score_std=is_std,
                       samples=fake.n, reference_images=ref.n, extractor=extractor.name, processes=world,
-                      cfg_scale=cfg_scale, temperature=temperature, top_k=top_k, seed=seed,
-                      forward_passes=generator.num_forward_passes,
-                      seconds_per_sample=t_gen / max(n_here, 1), seconds=time.time() - t0)
+                      seed=seed, forward_passes=generator.num_forward_passes,
+                      seconds_per_sample=t_gen / max(n_here, 1), seconds=time.time() - t0, **sampling)
         if extractor.logits_are_classes: result["class_accuracy"] = correct / fake.n
     _write_result(result, out_json, rank)
     if accelerator is not None: accelerator.wait_for_everyone()
     return result
 
-def _logit_dim(extractor: Extractor, tokenizer) -> int:
-    s = tokenizer.config.image_size
-    return extractor(torch.zeros(1, 3, s, s))[1].shape[1]
-
 # %% ../nbs/18_evaluate.ipynb
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m restok_nb.evaluate",
-                                 description="Reference statistics, rFID and gFID (one process, or many via torchrun / accelerate launch)")
-    sub = ap.add_subparsers(dest="command", required=True)
+def _common_args() -> argparse.ArgumentParser:
+    "The arguments every command takes: what to evaluate, on which data, with which extractor."
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--run-dir", default="", help="a training run folder (tokenizer/, generator/, classifier.safetensors)")
     common.add_argument("--tokenizer", default="", help="tokenizer folder (default: RUN_DIR/tokenizer)")
@@ -200,6 +217,14 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--batch-size", type=int, default=100)
     common.add_argument("--out", default="", help="write the result here as JSON")
     common.add_argument("--cpu", action="store_true", help="stay on the CPU even if a GPU is visible")
+    return common
+
+# %% ../nbs/18_evaluate.ipynb
+def _parser() -> argparse.ArgumentParser:
+    "The `stats`, `rfid` and `gfid` commands (gfid adds the sampling arguments)."
+    ap = argparse.ArgumentParser(prog="python -m restok_nb.evaluate",
+                                 description="Reference statistics, rFID and gFID (one process, or many via torchrun / accelerate launch)")
+    sub, common = ap.add_subparsers(dest="command", required=True), _common_args()
     sub.add_parser("stats", parents=[common], help="compute and cache the reference statistics")
     sub.add_parser("rfid", parents=[common], help="reconstruction metrics of the tokenizer")
     g = sub.add_parser("gfid", parents=[common], help="generation metrics of the generator")
@@ -215,41 +240,46 @@ class EvaluateError(ValueError):
     "A bad argument of the evaluation command line."
 
 def _folder(arg: str, run_dir: str, name: str) -> Path:
+    "The model folder `--tokenizer`/`--generator` names, or the one inside `--run-dir`; it must hold weights."
     path = Path(arg) if arg else (Path(run_dir) / name if run_dir else None)
     if path is None or not (path / "model.safetensors").is_file():
         raise EvaluateError(f"no trained {name} at {path}: pass --run-dir (a training run folder) or --{name} "
-                         f"(a folder with model.safetensors and config.json)")
+                            f"(a folder with model.safetensors and config.json)")
     return path
 
+def _check_sizes(a):
+    for name in ("batch_size", "num_images") + (("num_samples",) if a.command == "gfid" else ()):
+        if getattr(a, name) < (1 if name != "num_images" else 0):
+            raise EvaluateError(f"--{name.replace('_', '-')} must be positive, got {getattr(a, name)}")
+
+# %% ../nbs/18_evaluate.ipynb
 def _extractor(a, device) -> Extractor:
+    "FID's Inception-v3 from local weights, or a run's small classifier."
     if a.extractor == "inception":
         if not a.inception_weights:
             raise EvaluateError(f"--extractor inception needs --inception-weights, a local copy of "
-                             f"{FID_WEIGHTS_NAME} (nothing is downloaded)")
+                                f"{FID_WEIGHTS_NAME} (nothing is downloaded)")
         return inception_extractor(a.inception_weights, device)
     path = Path(a.classifier) if a.classifier else (Path(a.run_dir) / "classifier.safetensors" if a.run_dir else None)
     if path is None or not path.is_file():
         raise EvaluateError(f"--extractor classifier needs a trained small classifier: pass --classifier or a "
-                         f"--run-dir that has classifier.safetensors (training writes it for the built-in datasets)")
+                            f"--run-dir that has classifier.safetensors (training writes it for the built-in datasets)")
     return classifier_extractor(load_classifier(path, device))
 
+# %% ../nbs/18_evaluate.ipynb
 def run(argv=None) -> dict:
     "Parse `argv`, run the command on this process's share, return the result (on the main process)."
     a = _parser().parse_args(argv)
     from accelerate import Accelerator
-    for name in ("batch_size", "num_images") + (("num_samples",) if a.command == "gfid" else ()):
-        if getattr(a, name) < (1 if name != "num_images" else 0):
-            raise EvaluateError(f"--{name.replace('_', '-')} must be positive, got {getattr(a, name)}")
+    _check_sizes(a)
     acc = Accelerator(cpu=a.cpu or not torch.cuda.is_available())
     dev = acc.device
     tok = load_tokenizer(_folder(a.tokenizer, a.run_dir, "tokenizer")).to(dev) if a.command != "stats" or not a.image_size else None
-    size = a.image_size or tok.config.image_size
     try:
-        ds = make_dataset(a.dataset, a.split, size, a.data_dir or None)
+        ds = make_dataset(a.dataset, a.split, a.image_size or tok.config.image_size, a.data_dir or None)
     except (ValueError, FileNotFoundError) as e:
         raise EvaluateError(f"{e}") from None
-    ext = _extractor(a, dev)
-    n = a.num_images or None
+    ext, n = _extractor(a, dev), a.num_images or None
     if a.command == "rfid":
         return rfid(tok, ds, ext, num_images=n, batch_size=a.batch_size, accelerator=acc, out_json=a.out or None)
     ref = reference_stats(ds, ext, cache=a.ref_stats or None, num_images=n, batch_size=a.batch_size,
@@ -260,8 +290,9 @@ def run(argv=None) -> dict:
         return result
     har = load_generator(_folder(a.generator, a.run_dir, "generator")).to(dev)
     return gfid(tok, har, ext, ref, num_samples=a.num_samples, batch_size=a.batch_size, cfg_scale=a.cfg_scale,
-                        temperature=a.temperature, top_k=a.top_k, seed=a.seed, accelerator=acc, out_json=a.out or None)
+                temperature=a.temperature, top_k=a.top_k, seed=a.seed, accelerator=acc, out_json=a.out or None)
 
+# %% ../nbs/18_evaluate.ipynb
 def main(argv=None):
     "`python -m restok_nb.evaluate ...`: print the result as JSON (main process)."
     try: result = run(argv)

@@ -14,7 +14,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch.optim.swa_utils import update_bn
+from torchvision.models.inception import Inception3, InceptionA, InceptionC, InceptionE, BasicConv2d, InceptionB, InceptionD, InceptionAux
 from .official import read_state_dict, load_state_dict_checked
 from .metrics import frechet_distance
 
@@ -27,6 +29,7 @@ __all__ = ['FID_WEIGHTS_NAME', 'SmallClassifier', 'random_shift', 'train_classif
 def _conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
+# %% ../nbs/12_extractors.ipynb
 class SmallClassifier(nn.Module):
     "A small CNN for 10-class, 32×32 RGB datasets; its penultimate features stand in for Inception's in FID."
     min_size = 16
@@ -42,16 +45,20 @@ class SmallClassifier(nn.Module):
         self.proj = nn.Sequential(nn.Linear(4 * w, feat_dim), nn.ReLU(inplace=True))  # (B, feat_dim)
         self.head = nn.Linear(feat_dim, num_classes)
 
-    def features(self, x: torch.Tensor,  # (B, 3, H, W) images in [0, 1], H, W >= 16
-                 ) -> torch.Tensor:  # (B, feat_dim)
-        "Penultimate features (used for FID)."
-        if x.dim() != 4 or x.shape[1] != 3 or min(x.shape[-2:]) < self.min_size:
-            raise ValueError(f"expected RGB images of shape (B, 3, H, W) with H, W >= {self.min_size}, "
-                             f"got {tuple(x.shape)}")
-        return self.proj(self.body(x - 0.5))
+# %% ../nbs/12_extractors.ipynb
+@patch
+def features(self: SmallClassifier, x: torch.Tensor,  # (B, 3, H, W) images in [0, 1], H, W >= 16
+             ) -> torch.Tensor:  # (B, feat_dim)
+    "Penultimate features (used for FID)."
+    if x.dim() != 4 or x.shape[1] != 3 or min(x.shape[-2:]) < self.min_size:
+        raise ValueError(f"expected RGB images of shape (B, 3, H, W) with H, W >= {self.min_size}, "
+                         f"got {tuple(x.shape)}")
+    return self.proj(self.body(x - 0.5))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, num_classes) logits
-        return self.head(self.features(x))
+# %% ../nbs/12_extractors.ipynb
+@patch
+def forward(self: SmallClassifier, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, num_classes) logits
+    return self.head(self.features(x))
 
 # %% ../nbs/12_extractors.ipynb
 def random_shift(x: torch.Tensor,  # (B, C, H, W)
@@ -66,6 +73,54 @@ def random_shift(x: torch.Tensor,  # (B, C, H, W)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
 
+# %% ../nbs/12_extractors.ipynb
+def _checked_labels(images: torch.Tensor,  # (n, 3, H, W)
+                    labels: torch.Tensor, num_classes: int) -> torch.Tensor:  # (n,) long, on the images' device
+    "`labels` as a long tensor beside `images`; refused unless it holds one class id in [0, num_classes) per image."
+    labels = torch.as_tensor(labels, device=images.device).long()
+    if images.dim() != 4 or labels.shape != images.shape[:1]:
+        raise ValueError(f"expected images (n, 3, H, W) and labels (n,), got {tuple(images.shape)} and {tuple(labels.shape)}")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must lie in [0, {num_classes}), got {int(labels.min())}..{int(labels.max())}")
+    return labels
+
+# %% ../nbs/12_extractors.ipynb
+def _seeded_classifier(seed: int, device: torch.device, num_classes: int, **model_kwargs) -> SmallClassifier:
+    "A new `SmallClassifier` on `device` whose initial weights depend only on `seed`; the global random state is kept."
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)                                             # same initial weights for a seed
+        return SmallClassifier(num_classes, **model_kwargs).to(device)
+
+# %% ../nbs/12_extractors.ipynb
+def _adamw_warmup_cosine(model: nn.Module, lr: float, steps: int):  # -> (AdamW, LambdaLR)
+    "AdamW (weight decay 1e-4) and a schedule: linear warm-up over `steps // 5` steps, then a cosine decay."
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    warm = max(1, steps // 5)                                               # linear warm-up, then cosine decay
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else
+                                              0.5 * (1 + math.cos(math.pi * (s - warm + 1) / (steps - warm + 1))))
+    return opt, sched
+
+# %% ../nbs/12_extractors.ipynb
+def _train_step(model: SmallClassifier, opt: torch.optim.Optimizer, sched,
+                images: torch.Tensor, labels: torch.Tensor,  # (n, 3, H, W), (n,)
+                g: torch.Generator, batch_size: int, augment: bool, max_shift: float) -> torch.Tensor:  # the batch's loss
+    "One optimizer and schedule step on a random batch of `images` (drawn, and shifted if `augment`, with `g`)."
+    idx = torch.randint(len(labels), (batch_size,), generator=g, device=images.device)
+    x = images[idx].float()                                             # (b, 3, H, W)
+    if augment: x = random_shift(x, max_shift, g)
+    loss = F.cross_entropy(model(x), labels[idx], label_smoothing=0.05)
+    opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+    return loss
+
+# %% ../nbs/12_extractors.ipynb
+def _recalibrate_bn(model: SmallClassifier, images: torch.Tensor,  # (n, 3, H, W)
+                    g: torch.Generator, bn_images: int) -> None:
+    "Set BatchNorm's running statistics to plain averages over up to `bn_images` random `images`."
+    calib = images[torch.randperm(len(images), generator=g, device=images.device)[:bn_images]].float()
+    with torch.no_grad():                                                   # BatchNorm statistics of the final weights
+        update_bn(calib.split(256), model)
+
+# %% ../nbs/12_extractors.ipynb
 def train_classifier(images: torch.Tensor,  # (n, 3, H, W) in [0, 1]
                      labels: torch.Tensor,  # (n,) class ids
                      num_classes: int = 10,
@@ -79,31 +134,16 @@ def train_classifier(images: torch.Tensor,  # (n, 3, H, W) in [0, 1]
     "Train a `SmallClassifier` on labelled images; returns it in eval mode."
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    labels = torch.as_tensor(labels, device=images.device).long()
-    if images.dim() != 4 or labels.shape != images.shape[:1]:
-        raise ValueError(f"expected images (n, 3, H, W) and labels (n,), got {tuple(images.shape)} and {tuple(labels.shape)}")
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"labels must lie in [0, {num_classes}), got {int(labels.min())}..{int(labels.max())}")
-    with torch.random.fork_rng(devices=[images.device] if images.device.type == "cuda" else []):
-        torch.manual_seed(seed)                                             # same initial weights for a seed
-        model = SmallClassifier(num_classes, **model_kwargs).to(images.device)
+    labels = _checked_labels(images, labels, num_classes)
+    model = _seeded_classifier(seed, images.device, num_classes, **model_kwargs)
     g = torch.Generator(images.device).manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    warm = max(1, steps // 5)                                               # linear warm-up, then cosine decay
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else
-                                              0.5 * (1 + math.cos(math.pi * (s - warm + 1) / (steps - warm + 1))))
+    opt, sched = _adamw_warmup_cosine(model, lr, steps)
     model.train(); t0 = time.time()
     for step in range(1, steps + 1):
-        idx = torch.randint(len(labels), (batch_size,), generator=g, device=images.device)
-        x = images[idx].float()                                             # (b, 3, H, W)
-        if augment: x = random_shift(x, max_shift, g)
-        loss = F.cross_entropy(model(x), labels[idx], label_smoothing=0.05)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+        loss = _train_step(model, opt, sched, images, labels, g, batch_size, augment, max_shift)
         if log and (step % max(1, steps // 5) == 0 or step == steps):
             log(f"classifier step {step}/{steps}  loss {loss.item():.3f}  {time.time() - t0:.1f}s")
-    calib = images[torch.randperm(len(images), generator=g, device=images.device)[:bn_images]].float()
-    with torch.no_grad():                                                   # BatchNorm statistics of the final weights
-        update_bn(calib.split(256), model)
+    _recalibrate_bn(model, images, g, bn_images)
     return model.eval()
 
 # %% ../nbs/12_extractors.ipynb
@@ -118,6 +158,7 @@ def _batched(model: nn.Module, images: torch.Tensor, fn: Callable, batch_size: i
     finally:
         model.train(was_training)
 
+# %% ../nbs/12_extractors.ipynb
 def class_accuracy(model: SmallClassifier, images: torch.Tensor,  # (n, 3, H, W)
                    labels: torch.Tensor,  # (n,)
                    batch_size: int = 256) -> float:
@@ -125,6 +166,7 @@ def class_accuracy(model: SmallClassifier, images: torch.Tensor,  # (n, 3, H, W)
     pred = _batched(model, images, lambda m, x: m(x).argmax(1), batch_size)   # (n,)
     return float((pred == torch.as_tensor(labels).cpu()).float().mean())
 
+# %% ../nbs/12_extractors.ipynb
 def classifier_features(model: SmallClassifier, images: torch.Tensor,  # (n, 3, H, W)
                         batch_size: int = 256) -> np.ndarray:  # (n, feat_dim) float64
     "Penultimate features of `images`, as float64 NumPy."
@@ -138,8 +180,10 @@ def fid_with(model: SmallClassifier, real_images: torch.Tensor,  # (n, 3, H, W)
     return frechet_distance(classifier_features(model, real_images, batch_size),
                             classifier_features(model, fake_images, batch_size))
 
+# %% ../nbs/12_extractors.ipynb
 def _sidecar(path: Path) -> Path: return path.with_suffix(".json")
 
+# %% ../nbs/12_extractors.ipynb
 def save_classifier(model: SmallClassifier, path: str | os.PathLike) -> Path:  # e.g. run_dir/"classifier.safetensors"
     "Save weights as safetensors and the constructor arguments as a JSON sidecar; returns the weights path."
     from safetensors.torch import save_file
@@ -151,6 +195,7 @@ def save_classifier(model: SmallClassifier, path: str | os.PathLike) -> Path:  #
     _sidecar(path).write_text(json.dumps(dict(type="SmallClassifier", **model.config), indent=1))
     return path
 
+# %% ../nbs/12_extractors.ipynb
 def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu") -> SmallClassifier:
     "A `SmallClassifier` saved by `save_classifier`, in eval mode."
     path = Path(path)
@@ -163,8 +208,6 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu")
     return model.to(device).eval()
 
 # %% ../nbs/12_extractors.ipynb
-from torchvision.models.inception import Inception3, InceptionA, InceptionC, InceptionE, BasicConv2d, InceptionB, InceptionD, InceptionAux
-
 def _tf_pool_branch(block: type, pool: Callable) -> type:
     "`block` with its pooling branch computed as the TF graph does (`pool` replaces the 3×3 average pool)."
     class TFPoolBranch(block):
@@ -175,9 +218,11 @@ def _tf_pool_branch(block: type, pool: Callable) -> type:
     TFPoolBranch.__name__ = TFPoolBranch.__qualname__ = f"FID{block.__name__}"
     return TFPoolBranch
 
+# %% ../nbs/12_extractors.ipynb
 _avg_no_pad = lambda x: F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
 _max_pool = lambda x: F.max_pool2d(x, 3, stride=1, padding=1)
 
+# %% ../nbs/12_extractors.ipynb
 class FIDInceptionV3(Inception3):
     "Inception-v3 as the FID statistic defines it; `forward` gives (pool3 features (B, 2048), logits (B, 1008))."
     LAYERS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
@@ -189,20 +234,21 @@ class FIDInceptionV3(Inception3):
         super().__init__(num_classes=1008, aux_logits=False, init_weights=False, inception_blocks=blocks)
         self.Mixed_7c = _tf_pool_branch(InceptionE, _max_pool)(2048)
 
-    def forward(self, x: torch.Tensor,  # (B, 3, H, W) images in [0, 1], any size
-               ) -> tuple[torch.Tensor, torch.Tensor]:  # (B, 2048) pool3 features, (B, 1008) logits
-        x = F.interpolate(x.float(), size=(299, 299), mode="bilinear", align_corners=False) * 2 - 1
-        for name in self.LAYERS:
-            x = getattr(self, name)(x)                   # ends at (B, 2048, 1, 1)
-        pool = x.flatten(1)
-        return pool, self.fc(pool)
+# %% ../nbs/12_extractors.ipynb
+@patch
+def forward(self: FIDInceptionV3, x: torch.Tensor,  # (B, 3, H, W) images in [0, 1], any size
+            ) -> tuple[torch.Tensor, torch.Tensor]:  # (B, 2048) pool3 features, (B, 1008) logits
+    x = F.interpolate(x.float(), size=(299, 299), mode="bilinear", align_corners=False) * 2 - 1
+    for name in self.LAYERS:
+        x = getattr(self, name)(x)                   # ends at (B, 2048, 1, 1)
+    pool = x.flatten(1)
+    return pool, self.fc(pool)
 
+# %% ../nbs/12_extractors.ipynb
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 
-def load_fid_inception(path: str | os.PathLike,  # local pytorch-fid weights (.pth state dict, or .safetensors)
-                       device: str | torch.device = "cpu") -> FIDInceptionV3:
-    "The FID Inception-v3 network with weights from a local file, in eval mode."
-    path = Path(path)
+def _read_fid_state(path: Path) -> dict:
+    "The state dict in a local weights file (.pth or .safetensors), refused unless it is one."
     if not path.is_file():
         raise FileNotFoundError(f"no Inception weights at {path}: download {FID_WEIGHTS_NAME} once from the pytorch-fid "
                                 f"releases (github.com/mseitzer/pytorch-fid/releases) and pass its local path")
@@ -211,12 +257,25 @@ def load_fid_inception(path: str | os.PathLike,  # local pytorch-fid weights (.p
         try: state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e: raise ValueError(f"{path} is not a readable PyTorch state dict ({e})") from None
     if not isinstance(state, dict): raise ValueError(f"{path} holds a {type(state).__name__}, expected a state dict")
-    model = FIDInceptionV3()
+    return state
+
+# %% ../nbs/12_extractors.ipynb
+def _check_fid_keys(model: FIDInceptionV3, state: dict, path: Path) -> None:
+    "Refuse a state dict whose keys are not `model`'s (the `num_batches_tracked` counters may be missing)."
     expected = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}   # older files lack these
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - set(model.state_dict()))
     if missing or unexpected:
         raise ValueError(f"{path} is not a pytorch-fid Inception state dict: {len(missing)} missing keys "
                          f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+
+# %% ../nbs/12_extractors.ipynb
+def load_fid_inception(path: str | os.PathLike,  # local pytorch-fid weights (.pth state dict, or .safetensors)
+                       device: str | torch.device = "cpu") -> FIDInceptionV3:
+    "The FID Inception-v3 network with weights from a local file, in eval mode."
+    path = Path(path)
+    state = _read_fid_state(path)
+    model = FIDInceptionV3()
+    _check_fid_keys(model, state, path)
     model.load_state_dict(state, strict=False)
     return model.to(device).eval()
 
@@ -229,17 +288,21 @@ class Extractor:
         self.model, self.name, self.logits_are_classes = model.eval(), name, logits_are_classes
         self.device = next(model.parameters()).device
 
-    @torch.no_grad()
-    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = images.to(self.device).float()
-        if isinstance(self.model, FIDInceptionV3): return self.model(x)
-        f = self.model.features(x)
-        return f, self.model.head(f)
+# %% ../nbs/12_extractors.ipynb
+@patch
+@torch.no_grad()
+def __call__(self: Extractor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = images.to(self.device).float()
+    if isinstance(self.model, FIDInceptionV3): return self.model(x)
+    f = self.model.features(x)
+    return f, self.model.head(f)
 
+# %% ../nbs/12_extractors.ipynb
 def inception_extractor(path: str | os.PathLike, device: str | torch.device = "cpu") -> Extractor:
     "FID's Inception-v3 (pool3 features, 1008 logits) from local pytorch-fid weights."
     return Extractor(load_fid_inception(path, device), f"inception-v3-pool3:{Path(path).name}", False)
 
+# %% ../nbs/12_extractors.ipynb
 def classifier_extractor(model: SmallClassifier) -> Extractor:
     "A built-in dataset's small classifier (penultimate features, class logits)."
     return Extractor(model, "small-classifier:" + json.dumps(model.config, sort_keys=True), True)

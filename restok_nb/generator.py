@@ -20,9 +20,9 @@ from .sampling import check_sampling_args, get_cfg_schedule, guide, sample_logit
 from .tokenizer import build_config, preset_config
 
 # %% auto 0
-__all__ = ['PRESETS', 'REFERENCE_MODEL_ARGS', 'find_multiple', 'GPTConfig', 'rope_table', 'GPTAttention', 'SwiGLU', 'drop_path',
-           'GPTBlock', 'LabelEmbedder', 'SpecialTokenEmbedding', 'HARGenerator', 'generator_loss', 'SampleStep',
-           'greedy_consistency', 'make_config', 'from_preset', 'config_from_model_args', 'config_from_dict']
+__all__ = ['PRESETS', 'find_multiple', 'GPTConfig', 'rope_table', 'GPTAttention', 'SwiGLU', 'drop_path', 'GPTBlock',
+           'LabelEmbedder', 'SpecialTokenEmbedding', 'HARGenerator', 'generator_loss', 'SampleStep',
+           'greedy_consistency', 'make_config', 'from_preset', 'config_from_dict']
 
 # %% ../nbs/07_generator.ipynb
 def find_multiple(n: int, k: int) -> int:
@@ -419,28 +419,6 @@ def make_config(name: str, **overrides) -> GPTConfig:
 def from_preset(name: str, **overrides) -> HARGenerator:
     "A freshly initialised generator of preset `name` (overrides: `GPTConfig` fields)."
     return HARGenerator(make_config(name, **overrides))
-
-# %% ../nbs/07_generator.ipynb
-# the reference `ModelArgs` defaults, used for keys a `model_args` dict leaves out
-REFERENCE_MODEL_ARGS = dict(dim=4096, n_layer=32, n_head=32, n_kv_head=None, multiple_of=256, ffn_dim_multiplier=None,
-                            rope_base=10000, norm_eps=1e-5, initializer_range=0.02, token_dropout_p=0.1,
-                            attn_dropout_p=0.0, resid_dropout_p=0.1, ffn_dropout_p=0.1, drop_path_rate=0.0,
-                            num_classes=1000, class_dropout_prob=0.1, vocab_size=16384, cls_token_num=1,
-                            block_size=256, ar_token_num=4, spe_token_num=127)
-_IGNORED_ARGS = {"caption_dim", "max_batch_size", "max_seq_len", "model_type"}  # t2i-only or cache sizes
-
-def config_from_model_args(model_args: dict, mode: str = "har") -> GPTConfig:
-    "A `GPTConfig` from the reference generator's `model_args` (`mode='ar'` for a vanilla-AR checkpoint)."
-    model_type = model_args.get("model_type", "c2i")
-    if model_type != "c2i":
-        raise ValueError(f"only class-conditional generators (model_type='c2i') are implemented, got model_type={model_type!r}")
-    unknown = set(model_args) - set(REFERENCE_MODEL_ARGS) - _IGNORED_ARGS
-    if unknown:
-        raise ValueError(f"unknown generator arguments {sorted(unknown)}; known: {sorted(set(REFERENCE_MODEL_ARGS) | _IGNORED_ARGS)}")
-    kw = {**REFERENCE_MODEL_ARGS, **{k: v for k, v in model_args.items() if k not in _IGNORED_ARGS}}
-    kw["num_latent_tokens"] = kw.pop("block_size")
-    if mode == "ar": kw.pop("ar_token_num"); kw.pop("spe_token_num")
-    return GPTConfig(**kw, mode=mode)
 
 # %% ../nbs/07_generator.ipynb
 def config_from_dict(d: dict) -> GPTConfig:

@@ -11,23 +11,31 @@ import warnings
 from pathlib import Path
 import numpy as np
 import torch
+from fastcore.basics import patch
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2
 import webdataset as wds
+import torchvision.datasets as tvd
+from torchvision.datasets.utils import check_integrity
 
 # %% auto 0
-__all__ = ['IMAGE_EXTENSIONS', 'WDS_IMAGE_KEYS', 'to_rgb', 'load_rgb', 'to_float_tensor', 'eval_transform', 'train_transform',
-           'ImageFolder', 'warn_and_continue', 'is_remote', 'shard_list', 'webdataset_shards']
+__all__ = ['IMAGE_EXTENSIONS', 'WDS_IMAGE_KEYS', 'ON_DISK', 'to_rgb', 'load_rgb', 'to_float_tensor', 'eval_transform',
+           'train_transform', 'ImageFolder', 'warn_and_continue', 'is_remote', 'shard_list', 'webdataset_shards',
+           'on_disk_files', 'check_on_disk', 'read_on_disk']
+
+# %% ../nbs/09_image_files.ipynb
+def _high_depth_to_rgb(im: Image.Image) -> Image.Image:
+    "16/32-bit integer or float grey `im` rescaled to 8 bits, as RGB."
+    a = np.asarray(im, dtype=np.float64)
+    top = a.max(initial=0)
+    full = (1.0 if im.mode == "F" and top <= 1 else
+            65535.0 if im.mode.startswith("I;16") or top > 255 else 255.0)
+    return Image.fromarray((a / full * 255).clip(0, 255).round().astype(np.uint8)).convert("RGB")
 
 # %% ../nbs/09_image_files.ipynb
 def to_rgb(im: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
     "`im` as an 8-bit RGB image: high-depth grey rescaled, palettes expanded, alpha composited on `background`."
-    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        top = a.max(initial=0)
-        full = (1.0 if im.mode == "F" and top <= 1 else
-                65535.0 if im.mode.startswith("I;16") or top > 255 else 255.0)
-        return Image.fromarray((a / full * 255).clip(0, 255).round().astype(np.uint8)).convert("RGB")
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"): return _high_depth_to_rgb(im)
     if "transparency" in im.info and im.mode in ("P", "L", "RGB"):
         im = im.convert("RGBA")                                     # palette / colour-key transparency
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -35,6 +43,7 @@ def to_rgb(im: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) 
         return Image.alpha_composite(Image.new("RGBA", rgba.size, (*background, 255)), rgba).convert("RGB")
     return im if im.mode == "RGB" else im.convert("RGB")
 
+# %% ../nbs/09_image_files.ipynb
 def load_rgb(src: str | os.PathLike | bytes) -> Image.Image:
     "Decode an image file (path or bytes) fully, as RGB; a truncated or unreadable file raises."
     f = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else open(src, "rb")
@@ -53,11 +62,13 @@ def to_float_tensor(img) -> torch.Tensor:
     "A PIL image or uint8 / float tensor as a float32 (C, H, W) tensor in [0, 1]."
     return _to_float(img)
 
+# %% ../nbs/09_image_files.ipynb
 def eval_transform(image_size: int) -> v2.Compose:
     "Resize the shorter side to `image_size` (bicubic, antialiased), centre-crop, float in [0, 1]."
     return v2.Compose([v2.Resize(image_size, interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
                        v2.CenterCrop(image_size), *_TO_FLOAT])
 
+# %% ../nbs/09_image_files.ipynb
 def train_transform(image_size: int,
                     scale: tuple[float, float] = (0.8, 1.0),  # crop side as a fraction of the shorter side
                     hflip: bool = True) -> v2.Compose:
@@ -78,6 +89,7 @@ def _image_extensions() -> tuple[str, ...]:
 
 IMAGE_EXTENSIONS = _image_extensions()
 
+# %% ../nbs/09_image_files.ipynb
 def _reason(e: Exception) -> str:
     "A short reason for a failed decode."
     if isinstance(e, UnidentifiedImageError): return "not an image"
@@ -85,6 +97,7 @@ def _reason(e: Exception) -> str:
     if any(s in msg.lower() for s in ("truncated", "broken data stream", "premature end")): return "truncated"
     return f"{type(e).__name__}: {msg}"[:80]
 
+# %% ../nbs/09_image_files.ipynb
 def _list_files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
     "Files under `folder` (any depth, hidden ones left out) whose extension is in `exts`, sorted."
     found = []
@@ -93,6 +106,37 @@ def _list_files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
         found += [Path(d, f) for f in files if f.lower().endswith(exts) and not f.startswith(".")]
     return sorted(found)
 
+# %% ../nbs/09_image_files.ipynb
+def _expected_layout(root: Path) -> str:
+    "The layout `root` should have, for error messages."
+    return f"expected {root}/<class>/<image>, one sub-folder per class (ImageNet layout)"
+
+def _class_names(root: Path) -> list[str]:
+    "The sorted names of the visible sub-folders of `root`, one per class."
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist or is not a folder: {_expected_layout(root)}")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise FileNotFoundError(f"no class folders in {root}: {_expected_layout(root)}")
+    return classes
+
+# %% ../nbs/09_image_files.ipynb
+def _labelled_files(root: Path, classes: list[str], extensions: tuple[str, ...] | None) -> list[tuple[Path, int]]:
+    "(path, class id) of every image file under `root/<class>`; raises if a class folder holds none."
+    exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in (extensions or IMAGE_EXTENSIONS))
+    samples, empty = [], []
+    for label, c in enumerate(classes):
+        files = _list_files(root / c, exts)
+        samples += [(p, label) for p in files]
+        if not files: empty.append(c)
+    if empty:
+        raise FileNotFoundError(
+            f"{len(empty)} of {len(classes)} class folders in {root} hold no image files "
+            f"({', '.join(empty[:5])}{', …' if len(empty) > 5 else ''}): {_expected_layout(root)}; "
+            f"image extensions looked for: {', '.join(exts[:12])}{', …' if len(exts) > 12 else ''}")
+    return samples
+
+# %% ../nbs/09_image_files.ipynb
 class ImageFolder(torch.utils.data.Dataset):
     "Images in `root/<class>/<image>` (ImageNet layout) as RGB; unreadable files are skipped and reported."
     def __init__(self, root: str | os.PathLike,
@@ -100,65 +144,63 @@ class ImageFolder(torch.utils.data.Dataset):
                  image_size: int | None = None,
                  extensions: tuple[str, ...] | None = None):  # default: every extension PIL can open
         self.root = root = Path(root)
-        expected = f"expected {root}/<class>/<image>, one sub-folder per class (ImageNet layout)"
-        if not root.is_dir():
-            raise FileNotFoundError(f"image folder {root} does not exist or is not a folder: {expected}")
-        self.classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-        if not self.classes:
-            raise FileNotFoundError(f"no class folders in {root}: {expected}")
-        exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in (extensions or IMAGE_EXTENSIONS))
-        self.samples: list[tuple[Path, int]] = []
-        empty = []
-        for label, c in enumerate(self.classes):
-            files = _list_files(root / c, exts)
-            self.samples += [(p, label) for p in files]
-            if not files: empty.append(c)
-        if empty:
-            raise FileNotFoundError(
-                f"{len(empty)} of {len(self.classes)} class folders in {root} hold no image files "
-                f"({', '.join(empty[:5])}{', …' if len(empty) > 5 else ''}): {expected}; "
-                f"image extensions looked for: {', '.join(exts[:12])}{', …' if len(exts) > 12 else ''}")
+        self.classes = _class_names(root)
+        self.samples: list[tuple[Path, int]] = _labelled_files(root, self.classes, extensions)
         self.transform = transform or (eval_transform(image_size) if image_size else to_float_tensor)
         self.skipped: dict[Path, str] = {}
 
     def __len__(self): return len(self.samples)
 
-    @property
-    def num_classes(self) -> int: return len(self.classes)
+# %% ../nbs/09_image_files.ipynb
+@patch(as_prop=True)
+def num_classes(self: ImageFolder) -> int: return len(self.classes)
 
-    def _skip(self, path: Path, e: Exception):
-        self.skipped[path] = reason = _reason(e)
-        warnings.warn(f"skipping unreadable image {path} ({reason})", stacklevel=3)
+# %% ../nbs/09_image_files.ipynb
+@patch
+def _skip(self: ImageFolder, path: Path, e: Exception):
+    "Record `path` as unreadable, with the reason for `e`, and warn."
+    self.skipped[path] = reason = _reason(e)
+    warnings.warn(f"skipping unreadable image {path} ({reason})", stacklevel=3)
 
-    def _load(self, j: int):
-        "The RGB image at `j`, or None (recorded and warned once) if it cannot be read."
-        path = self.samples[j][0]
-        if path in self.skipped: return None
-        try: return load_rgb(path)
-        except Exception as e: self._skip(path, e)
+# %% ../nbs/09_image_files.ipynb
+@patch
+def _load(self: ImageFolder, j: int):
+    "The RGB image at `j`, or None (recorded and warned once) if it cannot be read."
+    path = self.samples[j][0]
+    if path in self.skipped: return None
+    try: return load_rgb(path)
+    except Exception as e: self._skip(path, e)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        n = len(self.samples)
-        for k in range(n):                                          # this sample, else the next readable one
-            j = (i + k) % n
-            img = self._load(j)
-            if img is not None: return self.transform(img), self.samples[j][1]
-        raise RuntimeError(f"no readable image in {self.root}: {self.report()}")
+# %% ../nbs/09_image_files.ipynb
+@patch
+def __getitem__(self: ImageFolder, i: int) -> tuple[torch.Tensor, int]:
+    n = len(self.samples)
+    for k in range(n):                                          # this sample, else the next readable one
+        j = (i + k) % n
+        img = self._load(j)
+        if img is not None: return self.transform(img), self.samples[j][1]
+    raise RuntimeError(f"no readable image in {self.root}: {self.report()}")
 
-    def scan(self) -> str:
-        "Try to decode every file now (records the unreadable ones); returns `report()`."
-        for j in range(len(self.samples)): self._load(j)
-        return self.report()
+# %% ../nbs/09_image_files.ipynb
+@patch
+def report(self: ImageFolder) -> str:
+    "Which files could not be read so far, and why."
+    if not self.skipped: return f"all {len(self)} files read so far were readable"
+    names = [f"{p.relative_to(self.root)} ({r})" for p, r in self.skipped.items()]
+    more = f", … ({len(names) - 10} more)" if len(names) > 10 else ""
+    return f"{len(names)} of {len(self)} files unreadable, skipped: {', '.join(names[:10])}{more}"
 
-    def report(self) -> str:
-        "Which files could not be read so far, and why."
-        if not self.skipped: return f"all {len(self)} files read so far were readable"
-        names = [f"{p.relative_to(self.root)} ({r})" for p, r in self.skipped.items()]
-        more = f", … ({len(names) - 10} more)" if len(names) > 10 else ""
-        return f"{len(names)} of {len(self)} files unreadable, skipped: {', '.join(names[:10])}{more}"
+# %% ../nbs/09_image_files.ipynb
+@patch
+def scan(self: ImageFolder) -> str:
+    "Try to decode every file now (records the unreadable ones); returns `report()`."
+    for j in range(len(self.samples)): self._load(j)
+    return self.report()
 
-    def __repr__(self):
-        return f"{type(self).__name__}({str(self.root)!r}: {len(self)} files, {self.num_classes} classes)"
+# %% ../nbs/09_image_files.ipynb
+@patch
+def __repr__(self: ImageFolder):
+    return f"{type(self).__name__}({str(self.root)!r}: {len(self)} files, {self.num_classes} classes)"
 
 # %% ../nbs/09_image_files.ipynb
 WDS_IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
@@ -167,6 +209,7 @@ def _decode_image(key: str, data: bytes):
     "webdataset decoder: image fields via `load_rgb`, anything else left to the default handlers."
     if key.rsplit(".", 1)[-1].lower() in WDS_IMAGE_KEYS: return load_rgb(data)
 
+# %% ../nbs/09_image_files.ipynb
 def warn_and_continue(exn: Exception) -> bool:
     "webdataset error handler: warn which sample failed and why, then go on (webdataset's own sleeps 0.5 s)."
     cause = exn.__cause__ if isinstance(exn, wds.autodecode.DecodingError) and exn.__cause__ else exn
@@ -174,8 +217,10 @@ def warn_and_continue(exn: Exception) -> bool:
     warnings.warn(f"skipping webdataset sample{where}: {_reason(cause)}")
     return True
 
+# %% ../nbs/09_image_files.ipynb
 def is_remote(url: str) -> bool: return "://" in url or url.startswith("pipe:")
 
+# %% ../nbs/09_image_files.ipynb
 def shard_list(urls: str | os.PathLike | list) -> list[str]:
     "Shard paths from a brace pattern ('shards-{000000..000009}.tar'), a list, or a folder of *.tar."
     if isinstance(urls, (str, os.PathLike)) and Path(urls).is_dir():
@@ -193,6 +238,7 @@ def shard_list(urls: str | os.PathLike | list) -> list[str]:
                                 "pass a folder of .tar shards, a list of them, or a pattern like 'train-{0000..1023}.tar'")
     return shards
 
+# %% ../nbs/09_image_files.ipynb
 def webdataset_shards(urls: str | os.PathLike | list,  # brace pattern, list of shards, or a folder of *.tar
                       transform=None,  # PIL RGB image -> tensor; default `to_float_tensor`
                       shuffle: int = 0,  # shuffle buffer (samples); 0 keeps the order
@@ -204,3 +250,52 @@ def webdataset_shards(urls: str | os.PathLike | list,  # brace pattern, list of 
               .decode(_decode_image, handler=warn_and_continue)
               .to_tuple(";".join(WDS_IMAGE_KEYS), "cls", handler=warn_and_continue)
               .map_tuple(transform or to_float_tensor, int, handler=warn_and_continue))
+
+# %% ../nbs/09_image_files.ipynb
+ON_DISK = dict(cifar10="CIFAR10", cifar100="CIFAR100", mnist="MNIST", fashion_mnist="FashionMNIST")  # name -> torchvision class
+
+def on_disk_files(name: str, root: str | os.PathLike) -> list[tuple[Path, str | None]]:
+    "The files torchvision's reader of dataset `name` needs under `root`, with the MD5 it checks (None: none)."
+    cls = getattr(tvd, ON_DISK[name])
+    if hasattr(cls, "base_folder"):                                  # CIFAR: pickled batches + meta, MD5-checked
+        folder = Path(root) / cls.base_folder
+        return [(folder / f, md5) for f, md5 in cls.train_list + cls.test_list] + [(folder / cls.meta["filename"], cls.meta["md5"])]
+    folder = Path(root) / cls.__name__ / "raw"                       # MNIST family: the four unpacked idx files
+    return [(folder / Path(f).stem, None) for f, _ in cls.resources]
+
+# %% ../nbs/09_image_files.ipynb
+def _how_to_get(name: str, root: Path) -> str:
+    cls = getattr(tvd, ON_DISK[name])
+    if hasattr(cls, "base_folder"):
+        return f"download {cls.url} and unpack it into {root} (it holds {cls.base_folder}/)"
+    folder = root / cls.__name__ / "raw"
+    return (f"download the four files {', '.join(f for f, _ in cls.resources)} from {cls.mirrors[0]} and gunzip them into "
+            f"{folder}")
+
+def check_on_disk(name: str, root: str | os.PathLike) -> Path:
+    "`root` if every file of dataset `name` is there and intact; else an error naming each missing or damaged file."
+    root = Path(root).expanduser()
+    missing, damaged = [], []
+    for path, md5 in on_disk_files(name, root):
+        if not path.is_file(): missing.append(str(path))
+        elif md5 is not None and not check_integrity(str(path), md5): damaged.append(str(path))
+    if missing or damaged:
+        what = (f"missing: {', '.join(missing)}" if missing else "") + ("; " if missing and damaged else "") + \
+               (f"damaged (MD5 differs from the published file): {', '.join(damaged)}" if damaged else "")
+        raise FileNotFoundError(f"{name} in {root}: {what}. To get it (nothing is downloaded here): {_how_to_get(name, root)}; "
+                                f"or run torchvision.datasets.{ON_DISK[name]}({str(root)!r}, download=True) on a machine with network")
+    return root
+
+# %% ../nbs/09_image_files.ipynb
+def read_on_disk(name: str, root: str | os.PathLike, train: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    "Images (n, H, W, C) uint8, labels (n,) and class names of a dataset torchvision reads from `root`."
+    root = check_on_disk(name, root)
+    try:
+        ds = getattr(tvd, ON_DISK[name])(str(root), train=train, download=False)
+    except Exception as e:
+        files = [str(p) for p, _ in on_disk_files(name, root)]
+        raise ValueError(f"{name} in {root} could not be read ({type(e).__name__}: {str(e)[:200]}); one of {files} is "
+                         f"damaged: delete it and get it again — {_how_to_get(name, root)}") from None
+    images = np.asarray(ds.data)
+    if images.ndim == 3: images = images[..., None]                 # MNIST: (n, 28, 28) grey -> (n, 28, 28, 1)
+    return images, np.asarray(ds.targets, dtype=np.int64), list(ds.classes)

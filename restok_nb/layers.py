@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 # %% auto 0
 __all__ = ['rope_angles', 'rope_2d', 'apply_rope', 'grid_positions', 'line_positions', 'encoder_positions', 'decoder_positions',
@@ -22,6 +23,7 @@ def rope_angles(pos: torch.Tensor,  # (L,) positions along one axis
     omega = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float64, device=pos.device) / dim)
     return pos.to(torch.float64)[:, None] * omega[None]
 
+# %% ../nbs/01_layers.ipynb
 def rope_2d(pos: torch.Tensor,  # (L, 2) (row, col) position of each token
             head_dim: int, theta: float = 10000.0) -> torch.Tensor:  # (L, head_dim/2, 2): cos and sin of each pair
     "Cos/sin table of 2-D RoPE: first half of the head dim follows the row, second half the column."
@@ -31,6 +33,7 @@ def rope_2d(pos: torch.Tensor,  # (L, 2) (row, col) position of each token
                      rope_angles(pos[:, 1], head_dim // 2, theta)], dim=-1)  # (L, head_dim/2)
     return torch.stack([ang.cos(), ang.sin()], dim=-1).float()
 
+# %% ../nbs/01_layers.ipynb
 def apply_rope(x: torch.Tensor,  # (B, H, L, D) queries or keys
                freqs: torch.Tensor,  # (L, D/2, 2) from `rope_2d`
               ) -> torch.Tensor:  # (B, H, L, D)
@@ -47,10 +50,12 @@ def grid_positions(h: int, w: int) -> torch.Tensor:
     rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     return torch.stack([rows.flatten(), cols.flatten()], dim=-1).float()
 
+# %% ../nbs/01_layers.ipynb
 def line_positions(n: int, start: int = 0) -> torch.Tensor:
     "(n, 2) positions of 1-D tokens: the same id on both axes."
     return torch.arange(start, start + n).float()[:, None].repeat(1, 2)
 
+# %% ../nbs/01_layers.ipynb
 def encoder_positions(hw_list: list[tuple[int, int]], num_latent: int) -> torch.Tensor:
     "(sum h*w + num_latent, 2) positions of the encoder sequence: image grids in order, then latent tokens."
     pieces, offset = [], 0
@@ -60,6 +65,7 @@ def encoder_positions(hw_list: list[tuple[int, int]], num_latent: int) -> torch.
     pieces.append(line_positions(num_latent, offset))
     return torch.cat(pieces)
 
+# %% ../nbs/01_layers.ipynb
 def decoder_positions(num_latent: int, h: int, w: int) -> torch.Tensor:
     "(num_latent + h*w, 2) positions of the decoder sequence: latent tokens first, then the image grid."
     return torch.cat([line_positions(num_latent), grid_positions(h, w) + num_latent])
@@ -79,21 +85,24 @@ class Attention(nn.Module):
         self.k_norm = nn.LayerNorm(self.head_dim, eps=norm_eps)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor,  # (B, L, C)
-                mask: torch.Tensor | None = None,  # (L, L) additive mask
-                rope: torch.Tensor | None = None,  # (L, head_dim/2, 2)
-               ) -> torch.Tensor:  # (B, L, C)
-        B, L, C = x.shape
-        bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
-        qkv = F.linear(x, self.qkv.weight, bias).view(B, L, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)               # each (B, H, L, D)
-        q, k = self.q_norm(q), self.k_norm(k)
-        if rope is not None:
-            q, k = apply_rope(q, rope), apply_rope(k, rope)
-        if mask is not None:
-            mask = mask.to(q.dtype)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, L, D)
-        return self.proj(out.transpose(1, 2).reshape(B, L, C))
+# %% ../nbs/01_layers.ipynb
+@patch
+def forward(self: Attention, x: torch.Tensor,  # (B, L, C)
+            mask: torch.Tensor | None = None,  # (L, L) additive mask
+            rope: torch.Tensor | None = None,  # (L, head_dim/2, 2)
+           ) -> torch.Tensor:  # (B, L, C)
+    "Self-attention over the sequence, with an optional additive `mask` and RoPE table `rope`."
+    B, L, C = x.shape
+    bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
+    qkv = F.linear(x, self.qkv.weight, bias).view(B, L, 3, self.num_heads, self.head_dim)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)               # each (B, H, L, D)
+    q, k = self.q_norm(q), self.k_norm(k)
+    if rope is not None:
+        q, k = apply_rope(q, rope), apply_rope(k, rope)
+    if mask is not None:
+        mask = mask.to(q.dtype)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, L, D)
+    return self.proj(out.transpose(1, 2).reshape(B, L, C))
 
 # %% ../nbs/01_layers.ipynb
 class Mlp(nn.Module):
@@ -102,8 +111,11 @@ class Mlp(nn.Module):
         super().__init__()
         self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim)
 
-    def forward(self, x): return self.fc2(self.act(self.fc1(x)))
+    def forward(self, x):
+        "fc2(GELU(fc1(x)))."
+        return self.fc2(self.act(self.fc1(x)))
 
+# %% ../nbs/01_layers.ipynb
 class TransformerBlock(nn.Module):
     "Pre-norm ViT block with qk-norm attention, 2-D RoPE and layer scale."
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, layer_scale_init: float = 1.0):
@@ -114,16 +126,23 @@ class TransformerBlock(nn.Module):
         self.gamma_1 = nn.Parameter(torch.full((dim,), layer_scale_init))
         self.gamma_2 = nn.Parameter(torch.full((dim,), layer_scale_init))
 
-    def attend(self, x, mask=None, rope=None):
-        "The attention half: x + γ1·Attn(LN(x))."
-        return x + self.gamma_1 * self.attn(self.norm1(x), mask, rope)
+# %% ../nbs/01_layers.ipynb
+@patch
+def attend(self: TransformerBlock, x, mask=None, rope=None):
+    "The attention half: x + γ1·Attn(LN(x))."
+    return x + self.gamma_1 * self.attn(self.norm1(x), mask, rope)
 
-    def feed_forward(self, x):
-        "The MLP half: x + γ2·MLP(LN(x))."
-        return x + self.gamma_2 * self.mlp(self.norm2(x))
+# %% ../nbs/01_layers.ipynb
+@patch
+def feed_forward(self: TransformerBlock, x):
+    "The MLP half: x + γ2·MLP(LN(x))."
+    return x + self.gamma_2 * self.mlp(self.norm2(x))
 
-    def forward(self, x: torch.Tensor, mask=None, rope=None) -> torch.Tensor:  # (B, L, C) -> (B, L, C)
-        return self.feed_forward(self.attend(x, mask, rope))
+# %% ../nbs/01_layers.ipynb
+@patch
+def forward(self: TransformerBlock, x: torch.Tensor, mask=None, rope=None) -> torch.Tensor:  # (B, L, C) -> (B, L, C)
+    "The attention half, then the MLP half."
+    return self.feed_forward(self.attend(x, mask, rope))
 
 # %% ../nbs/01_layers.ipynb
 def resample_tokens(x: torch.Tensor,  # (B, n, C)
@@ -131,6 +150,7 @@ def resample_tokens(x: torch.Tensor,  # (B, n, C)
     "Nearest-neighbour resampling along the token axis."
     return F.interpolate(x.transpose(1, 2), size=n, mode="nearest").transpose(1, 2)
 
+# %% ../nbs/01_layers.ipynb
 def merge_coarse(x: torch.Tensor,  # (B, L, C) sequence that starts with the coarsest image block
                  n: int,  # size of that block
                  residual: bool = True,  # subtract the coarse copy from the fine block
@@ -143,11 +163,13 @@ def merge_coarse(x: torch.Tensor,  # (B, L, C) sequence that starts with the coa
         fine = fine - resample_tokens(coarse, n)
     return torch.cat([coarse, fine, x[:, n:]], dim=1)
 
+# %% ../nbs/01_layers.ipynb
 class ResidualMergingBlock(TransformerBlock):
     "Encoder block that can merge its coarsest image block between attention and MLP."
     def forward(self, x: torch.Tensor, mask=None, rope=None,
                 merge_n: int | None = None,  # size of the coarsest image block to merge (None: plain block)
                 residual: bool = True, reduction_ratio: float = 0.5) -> torch.Tensor:
+        "Attention, the optional merge of the first `merge_n` tokens, then the MLP."
         x = self.attend(x, mask, rope)
         if merge_n:
             x = merge_coarse(x, merge_n, residual, reduction_ratio)

@@ -25,6 +25,7 @@ def check_num_tokens(N: int) -> int:
         raise ValueError(f"the number of latent tokens must be a power of two (1, 2, 4, ..., 128, ...), got {N!r}")
     return n
 
+# %% ../nbs/00_levels.ipynb
 def is_power_of_two(n) -> bool:
     "Whether `n` is a power of two (the test of `check_num_tokens`, without its error)."
     try: check_num_tokens(n)
@@ -37,11 +38,13 @@ def prefix_lengths(N: int) -> list[int]:
     check_num_tokens(N)
     return [2**i for i in range(int(math.log2(N)) + 1)]
 
+# %% ../nbs/00_levels.ipynb
 def level_sizes(N: int) -> list[int]:
     "Number of tokens in each level: `[1, 1, 2, 4, ..., N/2]` (the differences of the prefix lengths)."
     P = prefix_lengths(N)
     return [P[0]] + [b - a for a, b in zip(P, P[1:])]
 
+# %% ../nbs/00_levels.ipynb
 def level_slices(N: int) -> list[slice]:
     "Where each level sits in the sequence of `N` tokens."
     P = prefix_lengths(N)
@@ -74,6 +77,7 @@ def pooling_grid(size: int) -> tuple[int, int]:
     k = int(math.log2(check_num_tokens(size)))
     return (2 ** (k // 2), 2 ** (k - k // 2))
 
+# %% ../nbs/00_levels.ipynb
 def level_grids(N: int) -> list[tuple[int, int]]:
     "The pooling grid of every level."
     return [pooling_grid(s) for s in level_sizes(N)]
@@ -84,6 +88,7 @@ def block_ids(block_sizes: list[int], device=None) -> torch.Tensor:
     return torch.repeat_interleave(torch.arange(len(block_sizes), device=device),
                                    torch.tensor(block_sizes, device=device))
 
+# %% ../nbs/00_levels.ipynb
 def block_causal_mask(block_sizes: list[int], device=None, dtype=torch.float32) -> torch.Tensor:
     "Additive (L, L) mask: 0 where query block >= key block, -inf elsewhere."
     if any(int(s) < 1 for s in block_sizes):
@@ -108,6 +113,7 @@ def residual_pool(feat: torch.Tensor,  # (B, C, h, w) feature map
             rest = rest - F.interpolate(pooled, size=(h, w), mode="nearest")
     return torch.cat(tokens, dim=1)
 
+# %% ../nbs/00_levels.ipynb
 def unpool_levels(tokens: torch.Tensor,  # (B, N, C) tokens from `residual_pool`
                   grids: list[tuple[int, int]], size: tuple[int, int]) -> torch.Tensor:  # (B, len(grids), C, h, w)
     "Each level's tokens spread back onto the (h, w) map by nearest upsampling: their sum rebuilds what was pooled."

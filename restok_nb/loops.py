@@ -17,7 +17,7 @@ from fastcore.basics import patch
 
 from .tokenizer import ResTok
 from .generator import HARGenerator, generator_loss
-from .data import TensorImages, make_dataset
+from .data import TensorImages, make_dataset, IN_MEMORY, MIRROR_SAFE
 from .metrics import psnr
 from .official import load_state_dict_checked
 from .losses import FrozenTeacher, PerceptualLoss, PatchDiscriminator, TokenizerObjective, hinge_d_loss, lecam_reg
@@ -186,9 +186,9 @@ def check_in_sync(run: Run, module: nn.Module, what: str) -> float:
 
 # %% ../nbs/16_loops.ipynb
 def run_dataset(c: TrainConfig, split: str, augment: bool):
-    "The run's dataset split (the training augmentation only for image files)."
+    "The run's dataset split (the training augmentation only for image files: in-memory sets are flipped by the batch stream)."
     return make_dataset(c.dataset, split=split, image_size=c.image_size, data_dir=c.data_dir or None,
-                        augment=augment and c.dataset not in ("digits", "colours"))
+                        augment=augment and c.dataset not in IN_MEMORY)
 
 def first_images(ds, n: int) -> torch.Tensor:
     "The first `n` images of a dataset (any kind) as one tensor."
@@ -249,7 +249,7 @@ def _prepare(self: TokenizerTraining, model, opt, weights: dict, state: dict):
     if self.disc is not None: self.disc, self.d_opt = run.acc.prepare(self.disc, self.d_opt)
     if self.ema is not None: self.ema.to(run.device)
     self.held_x = first_images(run_dataset(c, "test", augment=False), 64).to(run.device)
-    flip = c.dataset == "colours"                                  # digits are not mirror-symmetric
+    flip = c.dataset in MIRROR_SAFE                                # a mirrored digit is another symbol
     self.stream = batch_stream(run_dataset(c, "train", augment=True), c.batch_size, c.seed, self.start * c.grad_accum,
                                run.rank, run.world, flip, c.num_workers)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from .quantizer import level_code_stats
 
 # %% auto 0
@@ -18,8 +19,6 @@ __all__ = ['PSNR_CAP_DB', 'psnr', 'gaussian_window', 'ssim', 'feature_stats', 'f
            'level_entropy_bits', 'inception_score', 'FeatureStats']
 
 # %% ../nbs/11_metrics.ipynb
-PSNR_CAP_DB = 100.0  # the PSNR of identical images (MSE floored at R² · 10^(-cap/10))
-
 def _image_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Check that `a` and `b` are image batches of one shape; promote one (C, H, W) image to a batch; use float64."
     if a.shape != b.shape:
@@ -31,10 +30,14 @@ def _image_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.T
     dtype = torch.float32 if a.device.type == "mps" else torch.float64  # metrics in double where the device has it
     return a.to(dtype), b.to(dtype)
 
+# %% ../nbs/11_metrics.ipynb
 def _reduce(v: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "mean": return v.mean()
     if reduction == "none": return v
     raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+
+# %% ../nbs/11_metrics.ipynb
+PSNR_CAP_DB = 100.0  # the PSNR of identical images (MSE floored at R² · 10^(-cap/10))
 
 def psnr(a: torch.Tensor, b: torch.Tensor,  # (B, C, H, W) images
          data_range: float = 1.0,  # R: max minus min of the pixel scale
@@ -53,12 +56,14 @@ def gaussian_window(size: int, sigma: float = 1.5) -> torch.Tensor:  # (size,) w
     w = torch.exp(-0.5 * (r / sigma) ** 2)
     return w / w.sum()
 
+# %% ../nbs/11_metrics.ipynb
 def _blur(x: torch.Tensor, wh: torch.Tensor, ww: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H-kh+1, W-kw+1)
     "Separable depthwise 'valid' filtering with the 1-D windows `wh` (rows) and `ww` (columns)."
     C = x.shape[1]
     x = F.conv2d(x, wh.view(1, 1, -1, 1).expand(C, 1, -1, 1), groups=C)
     return F.conv2d(x, ww.view(1, 1, 1, -1).expand(C, 1, 1, -1), groups=C)
 
+# %% ../nbs/11_metrics.ipynb
 def ssim(a: torch.Tensor, b: torch.Tensor,  # (B, C, H, W) images
          data_range: float = 1.0,
          win_size: int = 11, sigma: float = 1.5,  # Gaussian window (clipped to the image size)
@@ -81,17 +86,18 @@ def ssim(a: torch.Tensor, b: torch.Tensor,  # (B, C, H, W) images
     return _reduce(s.flatten(1).mean(1), reduction)                          # (B,) → mean
 
 # %% ../nbs/11_metrics.ipynb
-def _as_features(x, name: str) -> np.ndarray:  # (n, d) float64
-    "A (n, d) float64 array from a NumPy array or a tensor, with a clear error otherwise."
+def _as_features(x, name: str, min_rows: int = 2) -> np.ndarray:  # (n, d) float64
+    "A (n, d) float64 array (n >= min_rows: a covariance needs 2) from a NumPy array or a tensor, with a clear error otherwise."
     x = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"{name}: expected features of shape (n, d), got shape {x.shape}")
-    if x.shape[0] < 2:
+    if x.shape[0] < min_rows:
         raise ValueError(f"{name}: need at least 2 samples to estimate a covariance, got n = {x.shape[0]}")
     if not np.isfinite(x).all():
         raise ValueError(f"{name}: features contain NaN or inf")
     return x
 
+# %% ../nbs/11_metrics.ipynb
 def feature_stats(features,  # (n, d) array or tensor, n >= 2
                   ) -> tuple[np.ndarray, np.ndarray]:  # mean (d,), covariance (d, d), float64
     "Mean and (unbiased) covariance of a feature set: the Gaussian that FID compares."
@@ -104,6 +110,7 @@ def _sqrt_psd(s: np.ndarray) -> np.ndarray:  # (d, d) -> (d, d)
     lam, v = np.linalg.eigh((s + s.T) / 2)
     return (v * np.sqrt(np.clip(lam, 0, None))) @ v.T
 
+# %% ../nbs/11_metrics.ipynb
 def frechet_from_stats(mu1: np.ndarray, sigma1: np.ndarray,  # (d,), (d, d) of the first set
                        mu2: np.ndarray, sigma2: np.ndarray,  # (d,), (d, d) of the second set
                        ) -> float:
@@ -119,6 +126,7 @@ def frechet_from_stats(mu1: np.ndarray, sigma1: np.ndarray,  # (d,), (d, d) of t
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_sqrt)
 
+# %% ../nbs/11_metrics.ipynb
 def frechet_distance(features_a, features_b,  # (n_a, d) and (n_b, d) arrays or tensors
                      ) -> float:
     "Fréchet distance between two feature sets (FID when the features come from a classifier)."
@@ -134,6 +142,13 @@ def level_entropy_bits(indices: torch.Tensor,  # (B, N) code ids
     return [s["entropy_bits"] for s in level_code_stats(indices, codebook_size)]
 
 # %% ../nbs/11_metrics.ipynb
+def _kl_score(logp: torch.Tensor) -> float:  # (n, K) log p(y|x) of one split
+    "exp(E KL(p(y|x) || p(y))) for one split, with p(y) the split's marginal."
+    log_py = logp.logsumexp(0) - math.log(len(logp))          # (K,) log of the marginal p(y)
+    kl = (logp.exp() * (logp - log_py)).sum(1)                # (n_split,)
+    return float(kl.mean().exp())
+
+# %% ../nbs/11_metrics.ipynb
 def inception_score(logits,  # (n, K) logits (or log-probabilities) of the generated images
                     splits: int = 10) -> tuple[float, float]:  # mean and std over splits
     "Inception Score of a set of predictions: exp(E KL(p(y|x) || p(y))), per split."
@@ -141,11 +156,7 @@ def inception_score(logits,  # (n, K) logits (or log-probabilities) of the gener
     if logits.dim() != 2 or len(logits) < splits or splits < 1:
         raise ValueError(f"expected (n, K) logits with n >= splits={splits}, got {tuple(logits.shape)}")
     logp = logits.log_softmax(1)                                  # (n, K) log p(y|x)
-    scores = []
-    for part in logp.chunk(splits):
-        log_py = part.logsumexp(0) - math.log(len(part))          # (K,) log of the marginal p(y)
-        kl = (part.exp() * (part - log_py)).sum(1)                # (n_split,)
-        scores.append(float(kl.mean().exp()))
+    scores = [_kl_score(part) for part in logp.chunk(splits)]
     return float(np.mean(scores)), float(np.std(scores))
 
 # %% ../nbs/11_metrics.ipynb
@@ -154,60 +165,72 @@ class FeatureStats:
     def __init__(self):
         self.n, self.shift, self.s1, self.s2 = 0, None, None, None
 
-    def update(self, features) -> "FeatureStats":  # (b, d) array or tensor
-        f = _as_features(features, "features")
-        if len(f) == 0: return self
-        if self.shift is None:
-            self.shift = f.mean(0)
-            self.s1, self.s2 = np.zeros_like(self.shift), np.zeros((f.shape[1], f.shape[1]))
-        elif f.shape[1] != len(self.shift):
-            raise ValueError(f"features of width {f.shape[1]} added to statistics of width {len(self.shift)}")
-        c = f - self.shift
-        self.n += len(f); self.s1 += c.sum(0); self.s2 += c.T @ c
+# %% ../nbs/11_metrics.ipynb
+@patch
+def update(self: FeatureStats, features) -> "FeatureStats":  # (b, d) array or tensor
+    "Add a batch of feature vectors (any number, even one or none) to the running sums."
+    f = _as_features(features, "features", min_rows=0)
+    if len(f) == 0: return self
+    if self.shift is None:
+        self.shift = f.mean(0)
+        self.s1, self.s2 = np.zeros_like(self.shift), np.zeros((f.shape[1], f.shape[1]))
+    elif f.shape[1] != len(self.shift):
+        raise ValueError(f"features of width {f.shape[1]} added to statistics of width {len(self.shift)}")
+    c = f - self.shift
+    self.n += len(f); self.s1 += c.sum(0); self.s2 += c.T @ c
+    return self
+
+# %% ../nbs/11_metrics.ipynb
+@patch(as_prop=True)
+def mean(self: FeatureStats) -> np.ndarray: return self.shift + self.s1 / self.n          # (d,)
+
+@patch(as_prop=True)
+def cov(self: FeatureStats) -> np.ndarray:                                                # (d, d), ddof = 1 like np.cov
+    if self.n < 2: raise ValueError(f"a covariance needs at least 2 feature vectors, have {self.n}")
+    m = self.s1 / self.n
+    return (self.s2 - self.n * np.outer(m, m)) / (self.n - 1)
+
+# %% ../nbs/11_metrics.ipynb
+@patch
+def merge(self: FeatureStats, other: "FeatureStats") -> "FeatureStats":
+    "Add another shard's statistics."
+    if other.n == 0: return self
+    if self.n == 0:
+        self.n, self.shift, self.s1, self.s2 = other.n, other.shift.copy(), other.s1.copy(), other.s2.copy()
         return self
+    d = other.shift - self.shift                                 # re-centre the other shard's sums
+    self.s2 += other.s2 + np.outer(other.s1, d) + np.outer(d, other.s1) + other.n * np.outer(d, d)
+    self.s1 += other.s1 + other.n * d
+    self.n += other.n
+    return self
 
-    def merge(self, other: "FeatureStats") -> "FeatureStats":
-        "Add another shard's statistics."
-        if other.n == 0: return self
-        if self.n == 0:
-            self.n, self.shift, self.s1, self.s2 = other.n, other.shift.copy(), other.s1.copy(), other.s2.copy()
-            return self
-        d = other.shift - self.shift                                 # re-centre the other shard's sums
-        self.s2 += other.s2 + np.outer(other.s1, d) + np.outer(d, other.s1) + other.n * np.outer(d, d)
-        self.s1 += other.s1 + other.n * d
-        self.n += other.n
-        return self
+# %% ../nbs/11_metrics.ipynb
+@patch
+def frechet(self: FeatureStats, other: "FeatureStats") -> float:
+    "The Fréchet distance between these statistics and `other`'s (FID when both are Inception features)."
+    return frechet_from_stats(self.mean, self.cov, other.mean, other.cov)
 
-    @property
-    def mean(self) -> np.ndarray: return self.shift + self.s1 / self.n          # (d,)
-    @property
-    def cov(self) -> np.ndarray:                                                # (d, d), ddof = 1 like np.cov
-        if self.n < 2: raise ValueError(f"a covariance needs at least 2 feature vectors, have {self.n}")
-        m = self.s1 / self.n
-        return (self.s2 - self.n * np.outer(m, m)) / (self.n - 1)
+# %% ../nbs/11_metrics.ipynb
+@patch
+def save(self: FeatureStats, path: str | os.PathLike, **meta) -> Path:
+    "Write mean, covariance, count and `meta` to `path` (.npz), atomically."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, mu=self.mean, sigma=self.cov, n=self.n, meta=json.dumps(meta, sort_keys=True))
+    os.replace(tmp, path)
+    return path
 
-    def frechet(self, other: "FeatureStats") -> float:
-        "The Fréchet distance between these statistics and `other`'s (FID when both are Inception features)."
-        return frechet_from_stats(self.mean, self.cov, other.mean, other.cov)
-
-    def save(self, path: str | os.PathLike, **meta) -> Path:
-        "Write mean, covariance, count and `meta` to `path` (.npz), atomically."
-        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, mu=self.mean, sigma=self.cov, n=self.n, meta=json.dumps(meta, sort_keys=True))
-        os.replace(tmp, path)
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> tuple["FeatureStats", dict]:
-        "Statistics saved by `save` (or any .npz with `mu` and `sigma`, as pytorch-fid writes): (stats, meta)."
-        try:
-            with np.load(path) as z:
-                mu, sigma = z["mu"].astype(np.float64), z["sigma"].astype(np.float64)
-                n = int(z["n"]) if "n" in z else 2
-                meta = json.loads(str(z["meta"])) if "meta" in z else {}
-        except (OSError, ValueError, KeyError) as e:
-            raise ValueError(f"{path} is not a statistics file with 'mu' and 'sigma' ({e})") from None
-        s = cls()                                  # stored as moments: shift = mean, s2 carries the covariance
-        s.n, s.shift, s.s1, s.s2 = n, mu, np.zeros_like(mu), sigma * (n - 1)
-        return s, meta
+# %% ../nbs/11_metrics.ipynb
+@patch(cls_method=True)
+def load(cls: FeatureStats, path: str | os.PathLike) -> tuple["FeatureStats", dict]:
+    "Statistics saved by `save` (or any .npz with `mu` and `sigma`, as pytorch-fid writes): (stats, meta)."
+    try:
+        with np.load(path) as z:
+            mu, sigma = z["mu"].astype(np.float64), z["sigma"].astype(np.float64)
+            n = int(z["n"]) if "n" in z else 2
+            meta = json.loads(str(z["meta"])) if "meta" in z else {}
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"{path} is not a statistics file with 'mu' and 'sigma' ({e})") from None
+    s = cls()                                  # stored as moments: shift = mean, s2 carries the covariance
+    s.n, s.shift, s.s1, s.s2 = n, mu, np.zeros_like(mu), sigma * (n - 1)
+    return s, meta

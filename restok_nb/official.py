@@ -12,51 +12,63 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from .tokenizer import ResTok, ResTokConfig
-from .generator import HARGenerator, config_from_model_args
+from .generator import HARGenerator, GPTConfig
 
 # %% auto 0
-__all__ = ['VIT_SIZES', 'SIZE_KEYS', 'VF_PREFIXES', 'CheckpointError', 'read_state_dict', 'load_state_dict_checked',
-           'read_config', 'config_from_official', 'load_official_tokenizer', 'load_official_har', 'reference_dir',
-           'max_rel_err']
+__all__ = ['VIT_SIZES', 'SIZE_KEYS', 'VF_PREFIXES', 'REFERENCE_MODEL_ARGS', 'CheckpointError', 'read_state_dict',
+           'load_state_dict_checked', 'read_config', 'config_from_official', 'load_official_tokenizer',
+           'config_from_model_args', 'load_official_har', 'reference_dir', 'max_rel_err']
 
 # %% ../nbs/08_official.ipynb
 class CheckpointError(ValueError):
     "A weights file that cannot be read, or whose tensors do not fit the model."
 
+# %% ../nbs/08_official.ipynb
 def _strip_prefix(sd: dict, prefix: str) -> dict:
     "Drop `prefix` from every key if every key has it (e.g. 'module.' from DistributedDataParallel)."
     if sd and all(k.startswith(prefix) for k in sd):
         return {k[len(prefix):]: v for k, v in sd.items()}
     return sd
 
-def read_state_dict(weights: str | os.PathLike | Mapping) -> dict[str, torch.Tensor]:
-    "Tensors from a `.safetensors`/`.bin`/`.pt`/`.pth` file (no pickled code runs) or from a dict."
-    if isinstance(weights, Mapping):
-        sd = dict(weights)
-    else:
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"no weights file at {path}; pass the path of a .safetensors, .bin or .pt file")
-        suffix = path.suffix.lower()
-        if suffix not in (".safetensors", ".bin", ".pt", ".pth", ".ckpt"):
-            raise CheckpointError(f"cannot read {path.name}: expected a .safetensors, .bin, .pt or .pth file")
-        try:
-            if suffix == ".safetensors":
-                from safetensors.torch import load_file
-                sd = load_file(str(path), device="cpu")
-            else:
-                sd = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # safetensors, zip and unpickling errors all mean: unreadable
-            raise CheckpointError(f"could not read weights from {path}: the file is truncated, corrupt or not a "
-                                  f"state dict ({type(e).__name__}: {str(e)[:200]}); download or save it again") from e
-        for key in ("state_dict", "model", "module"):       # common training-checkpoint wrappers
-            if isinstance(sd, Mapping) and key in sd and isinstance(sd[key], Mapping):
-                sd = sd[key]
+# %% ../nbs/08_official.ipynb
+def _load_weights_file(path: Path):
+    "The object stored in a `.safetensors`/`.bin`/`.pt`/`.pth`/`.ckpt` file, read without running pickled code."
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}; pass the path of a .safetensors, .bin or .pt file")
+    suffix = path.suffix.lower()
+    if suffix not in (".safetensors", ".bin", ".pt", ".pth", ".ckpt"):
+        raise CheckpointError(f"cannot read {path.name}: expected a .safetensors, .bin, .pt or .pth file")
+    try:
+        if suffix == ".safetensors":
+            from safetensors.torch import load_file
+            return load_file(str(path), device="cpu")
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # safetensors, zip and unpickling errors all mean: unreadable
+        raise CheckpointError(f"could not read weights from {path}: the file is truncated, corrupt or not a "
+                              f"state dict ({type(e).__name__}: {str(e)[:200]}); download or save it again") from e
+
+# %% ../nbs/08_official.ipynb
+def _unwrap(sd):
+    "The state dict inside the common training-checkpoint wrappers `state_dict`, `model` and `module`."
+    for key in ("state_dict", "model", "module"):       # common training-checkpoint wrappers
+        if isinstance(sd, Mapping) and key in sd and isinstance(sd[key], Mapping):
+            sd = sd[key]
+    return sd
+
+# %% ../nbs/08_official.ipynb
+def _check_tensors(sd):
+    "Raise `CheckpointError` unless `sd` is a mapping of names to tensors."
     if not isinstance(sd, Mapping):
         raise CheckpointError(f"expected a mapping of tensor names to tensors, got {type(sd).__name__}")
     bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"not a state dict: entries {bad[:5]} are not tensors")
+
+# %% ../nbs/08_official.ipynb
+def read_state_dict(weights: str | os.PathLike | Mapping) -> dict[str, torch.Tensor]:
+    "Tensors from a `.safetensors`/`.bin`/`.pt`/`.pth` file (no pickled code runs) or from a dict."
+    sd = dict(weights) if isinstance(weights, Mapping) else _unwrap(_load_weights_file(Path(weights)))
+    _check_tensors(sd)
     return _strip_prefix(dict(sd), "module.")
 
 # %% ../nbs/08_official.ipynb
@@ -64,10 +76,9 @@ def _names(keys: list[str], limit: int = 12) -> str:
     more = f" … and {len(keys) - limit} more" if len(keys) > limit else ""
     return ", ".join(keys[:limit]) + more
 
-def load_state_dict_checked(model: nn.Module, sd: Mapping[str, torch.Tensor], what: str = "model",
-                            assign: bool = False) -> nn.Module:
-    "Load `sd` into `model`; raise `CheckpointError` naming every missing, unexpected or mis-shaped tensor."
-    expected = model.state_dict()
+# %% ../nbs/08_official.ipynb
+def _fit_problems(expected: Mapping[str, torch.Tensor], sd: Mapping[str, torch.Tensor]) -> list[str]:
+    "One line per kind of misfit between the model's state dict `expected` and the weights `sd`."
     missing = sorted(set(expected) - set(sd))
     unexpected = sorted(set(sd) - set(expected))
     shapes = [f"{k} {tuple(sd[k].shape)} (model: {tuple(expected[k].shape)})"
@@ -76,6 +87,13 @@ def load_state_dict_checked(model: nn.Module, sd: Mapping[str, torch.Tensor], wh
     if missing: problems.append(f"{len(missing)} missing: {_names(missing)}")
     if unexpected: problems.append(f"{len(unexpected)} unexpected: {_names(unexpected)}")
     if shapes: problems.append(f"{len(shapes)} with the wrong shape: {_names(shapes)}")
+    return problems
+
+# %% ../nbs/08_official.ipynb
+def load_state_dict_checked(model: nn.Module, sd: Mapping[str, torch.Tensor], what: str = "model",
+                            assign: bool = False) -> nn.Module:
+    "Load `sd` into `model`; raise `CheckpointError` naming every missing, unexpected or mis-shaped tensor."
+    problems = _fit_problems(model.state_dict(), sd)
     if problems:
         raise CheckpointError(f"the weights do not fit this {what}: " + "; ".join(problems) +
                               ". Check that the configuration (sizes, number of tokens, codebook) matches the checkpoint.")
@@ -86,6 +104,8 @@ def load_state_dict_checked(model: nn.Module, sd: Mapping[str, torch.Tensor], wh
 VIT_SIZES = {"small": dict(width=512, layers=6, heads=8), "base": dict(width=768, layers=12, heads=12),
              "large": dict(width=1024, layers=24, heads=16)}
 SIZE_KEYS = ("width", "enc_layers", "dec_layers", "num_heads", "pixel_channels")
+
+# %% ../nbs/08_official.ipynb
 # reference config key -> ResTokConfig field
 _VQ_FIELDS = dict(codebook_size="codebook_size", token_size="token_size", use_l2_norm="use_l2_norm",
                   commitment_cost="commitment_cost", entropy_loss_ratio="entropy_loss_ratio",
@@ -95,6 +115,7 @@ _VQ_FIELDS = dict(codebook_size="codebook_size", token_size="token_size", use_l2
                   learnable_latent_tokens="learnable_latent_tokens", latent_hierarchy="latent_hierarchy",
                   drop_latent_tokens="drop_latent_tokens", drop_prob="drop_prob", rope_base_len="rope_base")
 
+# %% ../nbs/08_official.ipynb
 def read_config(config: str | os.PathLike | Mapping) -> dict:
     "A config tree from a dict or a JSON/YAML file."
     if isinstance(config, Mapping):
@@ -108,23 +129,29 @@ def read_config(config: str | os.PathLike | Mapping) -> dict:
     import yaml
     return yaml.safe_load(text)
 
-def config_from_official(config: str | os.PathLike | Mapping, **sizes) -> ResTokConfig:
-    "`ResTokConfig` from the reference config (`model.vq_model.*`, `dataset.preprocessing.crop_size`) and size overrides."
-    bad = sorted(set(sizes) - set(SIZE_KEYS))
-    if bad:
-        raise TypeError(f"unknown size override(s) {bad}; allowed: {list(SIZE_KEYS)}")
-    tree = read_config(config)
+# %% ../nbs/08_official.ipynb
+def _vq_section(tree: dict) -> tuple[dict, int]:
+    "The `model.vq_model` section of a reference config tree and its crop size."
     tree = tree.get("official_config", tree)   # the parity vectors' JSON wraps the config
     try:
         vq = tree["model"]["vq_model"]
     except (KeyError, TypeError):
         raise ValueError("the config has no model.vq_model section; pass the reference repository's tokenizer config") from None
     crop = (tree.get("dataset") or {}).get("preprocessing", {}).get("crop_size", 256)
+    return vq, crop
+
+# %% ../nbs/08_official.ipynb
+def _check_paper_model(vq: Mapping):
+    "Raise `ValueError` for a `vq_model` section that describes another model than the paper's."
     for key, want in (("vae_encoder", True), ("multi_quant", True), ("is_legacy", True), ("learnable_dec_image_tokens", True)):
         if vq.get(key, want) != want:
             raise ValueError(f"config sets {key}={vq.get(key)!r}; restok_nb implements the paper's model ({key}={want})")
     if vq.get("vit_enc_patch_size", 16) != 16 or vq.get("vit_dec_patch_size", 16) != 16:
         raise ValueError("restok_nb implements the pixel-CNN front end with a 16× reduction (patch size 16)")
+
+# %% ../nbs/08_official.ipynb
+def _vit_dims(vq: Mapping, sizes: dict) -> dict[str, tuple[int, int, int]]:
+    "(width, heads, layers) of the encoder (`enc`) and the decoder (`dec`), from the named sizes and `sizes`."
     dims = {}
     for side, key in (("enc", "vit_enc_model_size"), ("dec", "vit_dec_model_size")):
         name = vq.get(key, "large")
@@ -137,6 +164,17 @@ def config_from_official(config: str | os.PathLike | Mapping, **sizes) -> ResTok
         dims[side] = (width, heads, layers)
     if dims["enc"][:2] != dims["dec"][:2]:
         raise ValueError(f"encoder and decoder sizes differ in width/heads ({dims}); restok_nb uses one width for both")
+    return dims
+
+# %% ../nbs/08_official.ipynb
+def config_from_official(config: str | os.PathLike | Mapping, **sizes) -> ResTokConfig:
+    "`ResTokConfig` from the reference config (`model.vq_model.*`, `dataset.preprocessing.crop_size`) and size overrides."
+    bad = sorted(set(sizes) - set(SIZE_KEYS))
+    if bad:
+        raise TypeError(f"unknown size override(s) {bad}; allowed: {list(SIZE_KEYS)}")
+    vq, crop = _vq_section(read_config(config))
+    _check_paper_model(vq)
+    dims = _vit_dims(vq, sizes)
     fields_ = {ours: vq[theirs] for theirs, ours in _VQ_FIELDS.items() if theirs in vq}
     return ResTokConfig(image_size=crop, width=dims["enc"][0], num_heads=dims["enc"][1], enc_layers=dims["enc"][2],
                         dec_layers=dims["dec"][2], pixel_channels=sizes.get("pixel_channels", 128),
@@ -145,20 +183,47 @@ def config_from_official(config: str | os.PathLike | Mapping, **sizes) -> ResTok
 # %% ../nbs/08_official.ipynb
 VF_PREFIXES = ("vf_proj.", "vf_proj_dec.", "mlp_proj.", "foundation_model.", "decoder.feat_mask_token")
 
+def _drop_training_only(sd: dict) -> dict:
+    "`sd` without the tensors under `VF_PREFIXES`, warning (at the caller of the caller) about any it drops."
+    skipped = sorted(k for k in sd if k.startswith(VF_PREFIXES))
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} tensors that only training uses (VF projections / foundation model): "
+                      f"{_names(skipped, 6)}", stacklevel=3)
+        sd = {k: v for k, v in sd.items() if not k.startswith(VF_PREFIXES)}
+    return sd
+
+# %% ../nbs/08_official.ipynb
 def load_official_tokenizer(weights: str | os.PathLike | Mapping,  # state dict, or a .safetensors/.bin/.pt path
                             config: str | os.PathLike | Mapping,  # reference config: dict or JSON/YAML path
                             **sizes,  # width, enc_layers, dec_layers, num_heads, pixel_channels overrides
                            ) -> ResTok:
     "A `ResTok` in eval mode holding the reference implementation's weights."
     cfg = config_from_official(config, **sizes)
-    sd = read_state_dict(weights)
-    skipped = sorted(k for k in sd if k.startswith(VF_PREFIXES))
-    if skipped:
-        warnings.warn(f"skipped {len(skipped)} tensors that only training uses (VF projections / foundation model): "
-                      f"{_names(skipped, 6)}", stacklevel=2)
-        sd = {k: v for k, v in sd.items() if not k.startswith(VF_PREFIXES)}
+    sd = _drop_training_only(read_state_dict(weights))
     model = ResTok(cfg)
     return load_state_dict_checked(model, sd, what="ResTok tokenizer").eval()
+
+# %% ../nbs/08_official.ipynb
+# the reference `ModelArgs` defaults, used for keys a `model_args` dict leaves out
+REFERENCE_MODEL_ARGS = dict(dim=4096, n_layer=32, n_head=32, n_kv_head=None, multiple_of=256, ffn_dim_multiplier=None,
+                            rope_base=10000, norm_eps=1e-5, initializer_range=0.02, token_dropout_p=0.1,
+                            attn_dropout_p=0.0, resid_dropout_p=0.1, ffn_dropout_p=0.1, drop_path_rate=0.0,
+                            num_classes=1000, class_dropout_prob=0.1, vocab_size=16384, cls_token_num=1,
+                            block_size=256, ar_token_num=4, spe_token_num=127)
+_IGNORED_ARGS = {"caption_dim", "max_batch_size", "max_seq_len", "model_type"}  # t2i-only or cache sizes
+
+def config_from_model_args(model_args: dict, mode: str = "har") -> GPTConfig:
+    "A `GPTConfig` from the reference generator's `model_args` (`mode='ar'` for a vanilla-AR checkpoint)."
+    model_type = model_args.get("model_type", "c2i")
+    if model_type != "c2i":
+        raise ValueError(f"only class-conditional generators (model_type='c2i') are implemented, got model_type={model_type!r}")
+    unknown = set(model_args) - set(REFERENCE_MODEL_ARGS) - _IGNORED_ARGS
+    if unknown:
+        raise ValueError(f"unknown generator arguments {sorted(unknown)}; known: {sorted(set(REFERENCE_MODEL_ARGS) | _IGNORED_ARGS)}")
+    kw = {**REFERENCE_MODEL_ARGS, **{k: v for k, v in model_args.items() if k not in _IGNORED_ARGS}}
+    kw["num_latent_tokens"] = kw.pop("block_size")
+    if mode == "ar": kw.pop("ar_token_num"); kw.pop("spe_token_num")
+    return GPTConfig(**kw, mode=mode)
 
 # %% ../nbs/08_official.ipynb
 def load_official_har(weights: str | os.PathLike | Mapping,  # state dict, or a .safetensors/.bin/.pt path
@@ -183,6 +248,7 @@ def reference_dir() -> Path | None:
                 return d / "shared" / "reference"
     return None
 
+# %% ../nbs/08_official.ipynb
 def max_rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     "Largest absolute difference relative to the largest magnitude of the reference `b`."
     return float((a.double() - b.double()).abs().max() / b.double().abs().max())

@@ -8,6 +8,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 # %% auto 0
 __all__ = ['same_pad', 'Conv2dSame', 'group_norm', 'ResnetBlock', 'ResStage', 'PixelEncoder', 'PixelDecoder']
@@ -18,9 +19,11 @@ def same_pad(i: int, k: int, s: int = 1, d: int = 1) -> tuple[int, int]:
     total = max((math.ceil(i / s) - 1) * s + (k - 1) * d + 1 - i, 0)
     return total // 2, total - total // 2
 
+# %% ../nbs/03_pixel_cnn.ipynb
 class Conv2dSame(nn.Conv2d):
     "Conv2d with TensorFlow-style 'same' padding computed from the input size."
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        "Pad `x` to 'same' size for this kernel, stride and dilation, then convolve."
         ph = same_pad(x.shape[-2], self.kernel_size[0], self.stride[0], self.dilation[0])
         pw = same_pad(x.shape[-1], self.kernel_size[1], self.stride[1], self.dilation[1])
         if any(ph + pw):
@@ -34,6 +37,7 @@ def group_norm(channels: int) -> nn.GroupNorm:
         raise ValueError(f"the pixel CNN uses GroupNorm(32): its channel counts must be multiples of 32, got {channels}")
     return nn.GroupNorm(32, channels, eps=1e-6)
 
+# %% ../nbs/03_pixel_cnn.ipynb
 class ResnetBlock(nn.Module):
     "VQGAN ResNet block (convs without bias); a channel change re-maps the block's *output* with a 1×1 conv."
     def __init__(self, in_ch: int, out_ch: int, dropout: float = 0.0):
@@ -43,12 +47,15 @@ class ResnetBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.nin_shortcut = Conv2dSame(out_ch, out_ch, 1, bias=False) if in_ch != out_ch else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in_ch, H, W) -> (B, out_ch, H, W)
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
-        skip = x if self.nin_shortcut is None else self.nin_shortcut(h)  # the released weights' quirk
-        return h + skip
+# %% ../nbs/03_pixel_cnn.ipynb
+@patch
+def forward(self: ResnetBlock, x: torch.Tensor) -> torch.Tensor:  # (B, in_ch, H, W) -> (B, out_ch, H, W)
+    h = self.conv1(F.silu(self.norm1(x)))
+    h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+    skip = x if self.nin_shortcut is None else self.nin_shortcut(h)  # the released weights' quirk
+    return h + skip
 
+# %% ../nbs/03_pixel_cnn.ipynb
 class ResStage(nn.Module):
     "A resolution level: ResNet blocks (`block`), then optional resampling."
     def __init__(self, in_ch: int, out_ch: int, num_blocks: int, dropout: float = 0.0, upsample: bool = False):
@@ -56,12 +63,14 @@ class ResStage(nn.Module):
         self.block = nn.ModuleList(ResnetBlock(in_ch if i == 0 else out_ch, out_ch, dropout) for i in range(num_blocks))
         self.upsample_conv = Conv2dSame(out_ch, out_ch, 3) if upsample else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for blk in self.block:
-            x = blk(x)
-        if self.upsample_conv is not None:
-            x = self.upsample_conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
-        return x
+# %% ../nbs/03_pixel_cnn.ipynb
+@patch
+def forward(self: ResStage, x: torch.Tensor) -> torch.Tensor:  # (B, in_ch, H, W) -> (B, out_ch, H or 2H, W or 2W)
+    for blk in self.block:
+        x = blk(x)
+    if self.upsample_conv is not None:
+        x = self.upsample_conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+    return x
 
 # %% ../nbs/03_pixel_cnn.ipynb
 class PixelEncoder(nn.Module):
@@ -76,16 +85,19 @@ class PixelEncoder(nn.Module):
         self.norm_out = group_norm(chans[-1])
         self.conv_out = Conv2dSame(chans[-1], z_channels, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv_in(x)
-        for i, stage in enumerate(self.down):
-            x = stage(x)
-            if i < len(self.down) - 1:
-                x = F.avg_pool2d(x, kernel_size=2, stride=2)
-        for blk in self.mid:
-            x = blk(x)
-        return self.conv_out(F.silu(self.norm_out(x)))
+# %% ../nbs/03_pixel_cnn.ipynb
+@patch
+def forward(self: PixelEncoder, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, z_channels, H/f, W/f)
+    x = self.conv_in(x)
+    for i, stage in enumerate(self.down):
+        x = stage(x)
+        if i < len(self.down) - 1:
+            x = F.avg_pool2d(x, kernel_size=2, stride=2)
+    for blk in self.mid:
+        x = blk(x)
+    return self.conv_out(F.silu(self.norm_out(x)))
 
+# %% ../nbs/03_pixel_cnn.ipynb
 class PixelDecoder(nn.Module):
     "Mirror of `PixelEncoder`: features (B, z_channels, h, w) -> image (B, 3, h·f, w·f)."
     def __init__(self, channels: int = 128, channel_mult=(1, 1, 2, 2, 4), num_res_blocks: int = 2,
@@ -100,10 +112,12 @@ class PixelDecoder(nn.Module):
         self.norm_out = group_norm(chans[0])
         self.conv_out = Conv2dSame(chans[0], out_channels, 3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv_in(x)
-        for blk in self.mid:
-            x = blk(x)
-        for stage in reversed(self.up):       # coarsest level first
-            x = stage(x)
-        return self.conv_out(F.silu(self.norm_out(x)))
+# %% ../nbs/03_pixel_cnn.ipynb
+@patch
+def forward(self: PixelDecoder, x: torch.Tensor) -> torch.Tensor:  # (B, z_channels, h, w) -> (B, 3, h·f, w·f)
+    x = self.conv_in(x)
+    for blk in self.mid:
+        x = blk(x)
+    for stage in reversed(self.up):       # coarsest level first
+        x = stage(x)
+    return self.conv_out(F.silu(self.norm_out(x)))

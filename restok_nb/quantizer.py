@@ -25,6 +25,7 @@ def entropy_loss(distances: torch.Tensor,  # (M, K) squared distances to every c
     avg_entropy = -(avg * torch.log(avg + 1e-5)).sum()
     return sample_entropy - avg_entropy
 
+# %% ../nbs/02_quantizer.ipynb
 class VectorQuantizer(nn.Module):
     "Nearest-neighbour vector quantizer with optional L2 normalisation of vectors and codes."
     def __init__(self, codebook_size: int, token_size: int,
@@ -43,31 +44,52 @@ class VectorQuantizer(nn.Module):
         if clustering_vq:
             self.register_buffer("embed_prob", torch.zeros(codebook_size))
 
-    def _norm(self, v): return F.normalize(v, dim=-1) if self.use_l2_norm else v
+# %% ../nbs/02_quantizer.ipynb
+@patch
+def _norm(self: VectorQuantizer, v): return F.normalize(v, dim=-1) if self.use_l2_norm else v
 
-    def lookup(self, indices: torch.Tensor) -> torch.Tensor:  # (...,) int -> (..., token_size)
-        "The (normalised) code vectors of `indices`."
-        return self._norm(self.embedding(indices))
+@patch
+def lookup(self: VectorQuantizer, indices: torch.Tensor) -> torch.Tensor:  # (...,) int -> (..., token_size)
+    "The (normalised) code vectors of `indices`."
+    return self._norm(self.embedding(indices))
 
-    def forward(self, z: torch.Tensor,  # (B, N, token_size) encoder output
-               ) -> tuple[torch.Tensor, dict]:  # z_q (B, N, token_size) and a dict of indices and losses
-        z_raw = z.float()
-        B, N, C = z_raw.shape
-        z = self._norm(z_raw)
-        flat = z.reshape(-1, C)                                   # (B*N, C)
-        codes = self._norm(self.embedding.weight)                 # (K, C)
-        d = flat.pow(2).sum(1, keepdim=True) + codes.pow(2).sum(1) - 2 * flat @ codes.T  # (B*N, K)
-        indices = d.argmin(1)                                     # (B*N,)
-        if self.clustering_vq and self.training:
-            self.anchor_codes(z_raw.reshape(-1, C).detach(), d.detach(), indices)
-        z_q = self.lookup(indices).view(B, N, C)
-        commitment = self.commitment_cost * torch.mean((z_q.detach() - z) ** 2)
-        codebook = torch.mean((z_q - z.detach()) ** 2)
-        ent = (self.entropy_loss_ratio * entropy_loss(d) if self.entropy_loss_ratio > 0
-               else torch.zeros((), device=z.device))
-        z_q = z if self.bypass else z + (z_q - z).detach()        # straight-through (or warm-up bypass)
-        return z_q, dict(indices=indices.view(B, N), quantizer_loss=commitment + codebook + ent,
-                         commitment_loss=commitment, codebook_loss=codebook, entropy_loss=ent)
+# %% ../nbs/02_quantizer.ipynb
+@patch
+def _distances(self: VectorQuantizer, flat: torch.Tensor,  # (M, C) normalised vectors
+              ) -> torch.Tensor:  # (M, K)
+    codes = self._norm(self.embedding.weight)                 # (K, C)
+    return flat.pow(2).sum(1, keepdim=True) + codes.pow(2).sum(1) - 2 * flat @ codes.T
+
+# %% ../nbs/02_quantizer.ipynb
+@patch
+def _losses(self: VectorQuantizer, z: torch.Tensor,  # (B, N, C) normalised encoder vectors
+            z_q: torch.Tensor,  # (B, N, C) their codes
+            d: torch.Tensor,  # (B*N, K) squared distances
+           ) -> dict:
+    commitment = self.commitment_cost * torch.mean((z_q.detach() - z) ** 2)
+    codebook = torch.mean((z_q - z.detach()) ** 2)
+    ent = (self.entropy_loss_ratio * entropy_loss(d) if self.entropy_loss_ratio > 0
+           else torch.zeros((), device=z.device))
+    return dict(quantizer_loss=commitment + codebook + ent, commitment_loss=commitment,
+                codebook_loss=codebook, entropy_loss=ent)
+
+# %% ../nbs/02_quantizer.ipynb
+@patch
+def forward(self: VectorQuantizer, z: torch.Tensor,  # (B, N, token_size) encoder output
+           ) -> tuple[torch.Tensor, dict]:  # z_q (B, N, token_size) and a dict of indices and losses
+    "Quantize `z`: the codes (straight-through), their indices and the losses."
+    z_raw = z.float()
+    B, N, C = z_raw.shape
+    z = self._norm(z_raw)
+    flat = z.reshape(-1, C)                                   # (B*N, C)
+    d = self._distances(flat)                                 # (B*N, K)
+    indices = d.argmin(1)                                     # (B*N,)
+    if self.clustering_vq and self.training:
+        self.anchor_codes(z_raw.reshape(-1, C).detach(), d.detach(), indices)
+    z_q = self.lookup(indices).view(B, N, C)
+    losses = self._losses(z, z_q, d)
+    z_q = z if self.bypass else z + (z_q - z).detach()        # straight-through (or warm-up bypass)
+    return z_q, dict(indices=indices.view(B, N), **losses)
 
 # %% ../nbs/02_quantizer.ipynb
 def _gather(t: torch.Tensor) -> torch.Tensor:
@@ -79,6 +101,7 @@ def _gather(t: torch.Tensor) -> torch.Tensor:
     dist.all_gather(parts, t.contiguous())
     return torch.cat(parts)
 
+# %% ../nbs/02_quantizer.ipynb
 @patch
 @torch.no_grad()
 def anchor_codes(self: VectorQuantizer, z_flat: torch.Tensor,  # (M, C) encoder outputs (before normalisation)
@@ -103,6 +126,7 @@ def code_stats(indices: torch.Tensor,  # (M,) or (M, n) code ids
     used = int((counts > 0).sum())
     return dict(used=used, usage=used / codebook_size, entropy_bits=H, perplexity=2.0 ** H, counts=counts.long())
 
+# %% ../nbs/02_quantizer.ipynb
 def level_code_stats(indices: torch.Tensor,  # (B, N) code ids of B images
                      codebook_size: int) -> list[dict]:
     "`code_stats` for every level of the N-token layout."

@@ -69,6 +69,7 @@ def grid_size(self: ResTokConfig) -> int: return self.image_size // self.downsam
 @patch(as_prop=True)
 def head_dim(self: ResTokConfig) -> int: return self.width // self.num_heads
 
+# %% ../nbs/04_tokenizer.ipynb
 @patch(as_prop=True)
 def merge_layers(self: ResTokConfig) -> list[int]:
     "Encoder layers that merge image tokens: int(k/stages·L) - 1 for k = 1..stages-1."
@@ -117,6 +118,7 @@ def _level_embed(params: nn.ParameterList, sizes: list[int]) -> torch.Tensor:
     "(sum(sizes), width): each level's (1, width) embedding repeated over its tokens."
     return torch.cat([p.expand(s, -1) for p, s in zip(params, sizes)])
 
+# %% ../nbs/04_tokenizer.ipynb
 class ResTokEncoder(nn.Module):
     "ViT encoder over [image tokens, pooled latent tokens] with block-causal attention and residual merging."
     def __init__(self, cfg: ResTokConfig):
@@ -131,46 +133,82 @@ class ResTokEncoder(nn.Module):
         self.latent_token_level_embedding = nn.ParameterList(nn.Parameter(scale * torch.randn(1, W)) for _ in self.S)
         self.conv_out = nn.ModuleList(nn.Conv2d(W, cfg.token_size, kernel_size=1) for _ in self.S)
 
-    def init_latents(self, x: torch.Tensor) -> torch.Tensor:  # (B, W, h, w) -> (B, N, W)
-        "Latent tokens read off the image tokens: residual multi-level pooling, or flat 1-D pooling (ablation)."
-        cfg = self.cfg
-        if cfg.latent_hierarchy:
-            return residual_pool(x, level_grids(cfg.num_latent_tokens), residual=cfg.residual_latent_tokens)
-        return F.interpolate(x.flatten(2), size=cfg.num_latent_tokens, mode="area").transpose(1, 2)
+# %% ../nbs/04_tokenizer.ipynb
+@patch
+def init_latents(self: ResTokEncoder, x: torch.Tensor) -> torch.Tensor:  # (B, W, h, w) -> (B, N, W)
+    "Latent tokens read off the image tokens: residual multi-level pooling, or flat 1-D pooling (ablation)."
+    cfg = self.cfg
+    if cfg.latent_hierarchy:
+        return residual_pool(x, level_grids(cfg.num_latent_tokens), residual=cfg.residual_latent_tokens)
+    return F.interpolate(x.flatten(2), size=cfg.num_latent_tokens, mode="area").transpose(1, 2)
 
-    def forward(self, feat: torch.Tensor,  # (B, z_channels, h, w) pixel CNN features
-                latent_tokens: torch.Tensor | None = None,  # (N, W) learned queries, if the model has them
-               ) -> tuple[torch.Tensor, dict]:  # (B, N, token_size) pre-quantization latent, extras
-        cfg, N = self.cfg, self.cfg.num_latent_tokens
-        x = self.patch_embed(feat)                                       # (B, W, h, w)
-        B, W, h, w = x.shape
-        lat = self.init_latents(x) if latent_tokens is None else latent_tokens.expand(B, -1, -1)  # (B, N, W)
-        img = x.flatten(2).transpose(1, 2) + self.level_embedding[0]     # (B, h*w, W)
-        lat = lat + _level_embed(self.latent_token_level_embedding, self.S)
-        x = self.ln_pre(torch.cat([img, lat], dim=1))                    # (B, h*w + N, W)
+# %% ../nbs/04_tokenizer.ipynb
+@patch
+def _input_sequence(self: ResTokEncoder, feat: torch.Tensor,  # (B, z_channels, h, w) pixel CNN features
+                    latent_tokens: torch.Tensor | None = None,  # (N, W) learned queries, if the model has them
+                   ) -> tuple[torch.Tensor, tuple[int, int]]:  # (B, h*w + N, W) and the token grid (h, w)
+    "`ln_pre([image tokens, latent tokens])`, each with its level embeddings."
+    x = self.patch_embed(feat)                                       # (B, W, h, w)
+    B, W, h, w = x.shape
+    lat = self.init_latents(x) if latent_tokens is None else latent_tokens.expand(B, -1, -1)  # (B, N, W)
+    img = x.flatten(2).transpose(1, 2) + self.level_embedding[0]     # (B, h*w, W)
+    lat = lat + _level_embed(self.latent_token_level_embedding, self.S)
+    return self.ln_pre(torch.cat([img, lat], dim=1)), (h, w)         # (B, h*w + N, W)
 
-        stages, level = encoder_stages(cfg, h, w), 0                     # (block sizes, image grids) per stage
-        blocks, hw_list = stages[0]
-        mask = block_causal_mask(blocks, device=x.device)
-        rope = rope_2d(encoder_positions(hw_list, N).to(x.device), cfg.head_dim, cfg.rope_base)
-        for i, blk in enumerate(self.blocks):
-            merge = i in cfg.merge_layers
-            x = blk(x, mask, rope, merge_n=blocks[0] if merge else None,
-                    residual=cfg.residual_image_tokens, reduction_ratio=cfg.reduction_ratio)
-            if merge:                                                    # a new coarsest block was prepended
-                level += 1
-                blocks, hw_list = stages[level]
-                n = blocks[0]
-                x = torch.cat([x[:, :n] + self.level_embedding[level], x[:, n:]], dim=1)
-                mask = block_causal_mask(blocks, device=x.device)
-                rope = rope_2d(encoder_positions(hw_list, N).to(x.device), cfg.head_dim, cfg.rope_base)
+# %% ../nbs/04_tokenizer.ipynb
+@patch
+def _mask_and_rope(self: ResTokEncoder, blocks: list[int], hw_list: list[tuple[int, int]], device,
+                  ) -> tuple[torch.Tensor, torch.Tensor]:  # (L, L) additive mask, (L, head_dim/2, 2) RoPE table
+    "The block-causal mask over `blocks` and the 2-D RoPE table of the image grids `hw_list` plus the latent tokens."
+    cfg = self.cfg
+    mask = block_causal_mask(blocks, device=device)
+    return mask, rope_2d(encoder_positions(hw_list, cfg.num_latent_tokens).to(device), cfg.head_dim, cfg.rope_base)
 
-        lat = self.ln_post(x[:, -N:])                                    # (B, N, W)
-        legacy = lat.reshape(B, W, N, 1)                                 # the quirk: reshape, no permute
-        z = torch.cat([conv(legacy[:, :, s]) for conv, s in zip(self.conv_out, level_slices(N))], dim=2)  # (B, C, N, 1)
-        n_img = sum(blocks[:-len(self.S)])
-        image_tokens = list(x[:, :n_img].split(blocks[:-len(self.S)], dim=1))  # coarsest first
-        return z.squeeze(-1).transpose(1, 2), dict(image_tokens=image_tokens, image_grids=hw_list)
+# %% ../nbs/04_tokenizer.ipynb
+@patch
+def _run_blocks(self: ResTokEncoder, x: torch.Tensor,  # (B, h*w + N, W) from `_input_sequence`
+                h: int, w: int,  # the token grid
+               ) -> tuple[torch.Tensor, list[int], list[tuple[int, int]]]:  # (B, L, W), final blocks and image grids
+    "Run the encoder blocks, merging image tokens on `cfg.merge_layers`."
+    cfg = self.cfg
+    stages, level = encoder_stages(cfg, h, w), 0                     # (block sizes, image grids) per stage
+    blocks, hw_list = stages[0]
+    mask, rope = self._mask_and_rope(blocks, hw_list, x.device)
+    for i, blk in enumerate(self.blocks):
+        merge = i in cfg.merge_layers
+        x = blk(x, mask, rope, merge_n=blocks[0] if merge else None,
+                residual=cfg.residual_image_tokens, reduction_ratio=cfg.reduction_ratio)
+        if merge:                                                    # a new coarsest block was prepended
+            level += 1
+            blocks, hw_list = stages[level]
+            n = blocks[0]
+            x = torch.cat([x[:, :n] + self.level_embedding[level], x[:, n:]], dim=1)
+            mask, rope = self._mask_and_rope(blocks, hw_list, x.device)
+    return x, blocks, hw_list
+
+# %% ../nbs/04_tokenizer.ipynb
+@patch
+def _legacy_conv_out(self: ResTokEncoder, x: torch.Tensor,  # (B, L, W) output of the blocks
+                    ) -> torch.Tensor:  # (B, N, token_size) pre-quantization latent
+    "`ln_post` of the last N tokens, reshaped (the legacy quirk) and projected by each level's 1×1 conv."
+    B, _, W = x.shape
+    N = self.cfg.num_latent_tokens
+    lat = self.ln_post(x[:, -N:])                                    # (B, N, W)
+    legacy = lat.reshape(B, W, N, 1)                                 # the quirk: reshape, no permute
+    z = torch.cat([conv(legacy[:, :, s]) for conv, s in zip(self.conv_out, level_slices(N))], dim=2)  # (B, C, N, 1)
+    return z.squeeze(-1).transpose(1, 2)
+
+# %% ../nbs/04_tokenizer.ipynb
+@patch
+def forward(self: ResTokEncoder, feat: torch.Tensor,  # (B, z_channels, h, w) pixel CNN features
+            latent_tokens: torch.Tensor | None = None,  # (N, W) learned queries, if the model has them
+           ) -> tuple[torch.Tensor, dict]:  # (B, N, token_size) pre-quantization latent, extras
+    "Pixel CNN features -> pre-quantization latent tokens, and the image tokens of every level."
+    x, (h, w) = self._input_sequence(feat, latent_tokens)             # (B, h*w + N, W)
+    x, blocks, hw_list = self._run_blocks(x, h, w)                    # (B, L, W)
+    n_img = sum(blocks[:-len(self.S)])
+    image_tokens = list(x[:, :n_img].split(blocks[:-len(self.S)], dim=1))  # coarsest first
+    return self._legacy_conv_out(x), dict(image_tokens=image_tokens, image_grids=hw_list)
 
 # %% ../nbs/04_tokenizer.ipynb
 class ResTokDecoder(nn.Module):
@@ -190,34 +228,53 @@ class ResTokDecoder(nn.Module):
         self.latent_token_level_embedding = nn.ParameterList(nn.Parameter(scale * torch.randn(1, W)) for _ in self.S)
         self.decoder_embed = nn.ModuleList(nn.Linear(cfg.token_size, W) for _ in self.S)
 
-    def forward(self, z_q: torch.Tensor,  # (B, N, token_size) quantized tokens
-                num_tokens: torch.Tensor,  # (B,) kept prefix length of each sample
-                feat_queries: bool = False,  # also run the `feat_mask_token` queries (VF alignment)
-               ) -> tuple[torch.Tensor, torch.Tensor | None]:  # (B, z_channels, h, w), feature tokens (B, W, h, w) or None
-        cfg, (B, N, _) = self.cfg, z_q.shape
-        h = w = cfg.grid_size
-        keep = torch.arange(N, device=z_q.device)[None] < num_tokens.to(z_q.device)[:, None]  # (B, N)
-        z = torch.where(keep[..., None], z_q, self.latent_mask_token.to(z_q.dtype))
-        x = torch.cat([emb(z[:, s]) for emb, s in zip(self.decoder_embed, level_slices(N))], dim=1)  # (B, N, W)
-        queries = self.mask_token.expand(B, h * w, -1)
-        if feat_queries:                                   # a second pass, batched: same tokens, feature queries
-            x = torch.cat([x, x])
-            queries = torch.cat([queries, self.feat_mask_token.expand(B, h * w, -1)])
-        x = x + _level_embed(self.latent_token_level_embedding, self.S)
-        x = self.ln_pre(torch.cat([x, queries.to(x.dtype)], dim=1))       # (B', N + h*w, W)
-        rope = rope_2d(decoder_positions(N, h, w).to(x.device), cfg.head_dim, cfg.rope_base)
-        for blk in self.blocks:
-            x = blk(x, rope=rope)
-        out, feat = x[:, N:], None
-        if feat_queries:
-            out, feat = out.chunk(2)
-            feat = feat.transpose(1, 2).reshape(B, -1, h, w)
-        out = self.ln_post(out).transpose(1, 2).reshape(B, -1, h, w)     # (B, W, h, w)
-        return self.ffn(out), feat
+# %% ../nbs/04_tokenizer.ipynb
+@patch
+def _keep_prefix(self: ResTokDecoder, z_q: torch.Tensor,  # (B, N, token_size) quantized tokens
+                 num_tokens: torch.Tensor,  # (B,) kept prefix length of each sample
+                ) -> torch.Tensor:  # (B, N, token_size)
+    "`z_q` with every token after each sample's prefix replaced by `latent_mask_token`."
+    keep = torch.arange(z_q.shape[1], device=z_q.device)[None] < num_tokens.to(z_q.device)[:, None]  # (B, N)
+    return torch.where(keep[..., None], z_q, self.latent_mask_token.to(z_q.dtype))
 
 # %% ../nbs/04_tokenizer.ipynb
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+@patch
+def _input_sequence(self: ResTokDecoder, z_q: torch.Tensor,  # (B, N, token_size) quantized tokens
+                    num_tokens: torch.Tensor,  # (B,) kept prefix length of each sample
+                    feat_queries: bool = False,  # also build the `feat_mask_token` queries (VF alignment)
+                   ) -> torch.Tensor:  # (B', N + h*w, W), B' = 2B with feature queries
+    "`ln_pre([embedded tokens, image queries])`."
+    (B, N, _), h, w = z_q.shape, self.cfg.grid_size, self.cfg.grid_size
+    z = self._keep_prefix(z_q, num_tokens)
+    x = torch.cat([emb(z[:, s]) for emb, s in zip(self.decoder_embed, level_slices(N))], dim=1)  # (B, N, W)
+    queries = self.mask_token.expand(B, h * w, -1)
+    if feat_queries:                                   # a second pass, batched: same tokens, feature queries
+        x = torch.cat([x, x])
+        queries = torch.cat([queries, self.feat_mask_token.expand(B, h * w, -1)])
+    x = x + _level_embed(self.latent_token_level_embedding, self.S)
+    return self.ln_pre(torch.cat([x, queries.to(x.dtype)], dim=1))       # (B', N + h*w, W)
 
+# %% ../nbs/04_tokenizer.ipynb
+@patch
+def forward(self: ResTokDecoder, z_q: torch.Tensor,  # (B, N, token_size) quantized tokens
+            num_tokens: torch.Tensor,  # (B,) kept prefix length of each sample
+            feat_queries: bool = False,  # also run the `feat_mask_token` queries (VF alignment)
+           ) -> tuple[torch.Tensor, torch.Tensor | None]:  # (B, z_channels, h, w), feature tokens (B, W, h, w) or None
+    "Quantized tokens (a prefix of each sample) -> pixel decoder features, and the feature queries' outputs."
+    cfg, (B, N, _) = self.cfg, z_q.shape
+    h = w = cfg.grid_size
+    x = self._input_sequence(z_q, num_tokens, feat_queries)           # (B', N + h*w, W)
+    rope = rope_2d(decoder_positions(N, h, w).to(x.device), cfg.head_dim, cfg.rope_base)
+    for blk in self.blocks:
+        x = blk(x, rope=rope)
+    out, feat = x[:, N:], None
+    if feat_queries:
+        out, feat = out.chunk(2)
+        feat = feat.transpose(1, 2).reshape(B, -1, h, w)
+    out = self.ln_post(out).transpose(1, 2).reshape(B, -1, h, w)     # (B, W, h, w)
+    return self.ffn(out), feat
+
+# %% ../nbs/04_tokenizer.ipynb
 def _init_weights(m: nn.Module):
     "Truncated-normal (std 0.02) linear/conv weights with zero bias; unit LayerNorm."
     if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
@@ -225,6 +282,9 @@ def _init_weights(m: nn.Module):
         if m.bias is not None: nn.init.zeros_(m.bias)
     elif isinstance(m, nn.LayerNorm):
         nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
+
+# %% ../nbs/04_tokenizer.ipynb
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 class ResTok(nn.Module):
     "The ResTok tokenizer: image <-> N hierarchical residual tokens."
@@ -249,16 +309,19 @@ class ResTok(nn.Module):
         self.register_buffer("imnet_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("imnet_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
-    @property
-    def num_tokens(self) -> int: return self.config.num_latent_tokens
-    @property
-    def prefixes(self) -> list[int]:
-        "Prefix lengths `decode` accepts: 1, 2, 4, ..., N."
-        return prefix_lengths(self.config.num_latent_tokens)
-    @property
-    def train_prefixes(self) -> list[int]:
-        "Prefix lengths nested dropout chooses from (>= num_min_tokens)."
-        return allowed_prefixes(self.config.num_latent_tokens, self.config.num_min_tokens)
+# %% ../nbs/04_tokenizer.ipynb
+@patch(as_prop=True)
+def num_tokens(self: ResTok) -> int: return self.config.num_latent_tokens
+
+@patch(as_prop=True)
+def prefixes(self: ResTok) -> list[int]:
+    "Prefix lengths `decode` accepts: 1, 2, 4, ..., N."
+    return prefix_lengths(self.config.num_latent_tokens)
+
+@patch(as_prop=True)
+def train_prefixes(self: ResTok) -> list[int]:
+    "Prefix lengths nested dropout chooses from (>= num_min_tokens)."
+    return allowed_prefixes(self.config.num_latent_tokens, self.config.num_min_tokens)
 
 # %% ../nbs/04_tokenizer.ipynb
 def _check_images(x, size: int):
@@ -278,6 +341,7 @@ def _check_images(x, size: int):
         raise ValueError(f"this model takes {size}×{size} images, got {x.shape[-2]}×{x.shape[-1]}; "
                          f"resize or centre-crop them first (e.g. torchvision.transforms.Resize({size}))")
 
+# %% ../nbs/04_tokenizer.ipynb
 def _check_prefix(num_tokens, allowed: list[int], batch: int, device) -> torch.Tensor:
     "`num_tokens` (an int or a (B,) tensor of prefix lengths) as a (B,) tensor, checked against `allowed`."
     t = torch.as_tensor(num_tokens, device=device)
@@ -291,8 +355,6 @@ def _check_prefix(num_tokens, allowed: list[int], batch: int, device) -> torch.T
     return t.expand(batch).long()
 
 # %% ../nbs/04_tokenizer.ipynb
-from fastcore.basics import patch
-
 @patch
 def encode(self: ResTok, x: torch.Tensor,  # (B, 3, H, W) images in [0, 1]
           ) -> tuple[torch.Tensor, dict]:  # z_q (B, N, token_size), info dict
@@ -303,6 +365,7 @@ def encode(self: ResTok, x: torch.Tensor,  # (B, 3, H, W) images in [0, 1]
     z_q, info = self.quantize(latent)
     return z_q, dict(info, latent=latent, **extras)
 
+# %% ../nbs/04_tokenizer.ipynb
 @patch
 def decode(self: ResTok, z_q: torch.Tensor,  # (B, N, token_size) quantized tokens
            num_tokens=None,  # keep the first K tokens: an int or a (B,) tensor of prefix lengths; None = N
@@ -319,6 +382,7 @@ def decode(self: ResTok, z_q: torch.Tensor,  # (B, N, token_size) quantized toke
     with torch.autocast(device_type=feat.device.type, enabled=False):   # the pixel decoder runs in float32
         return self.pixel_decoder(feat.float())
 
+# %% ../nbs/04_tokenizer.ipynb
 @patch
 def decode_tokens(self: ResTok, ids: torch.Tensor,  # (B, N) or (B, 1, N) code ids
                   num_tokens=None) -> torch.Tensor:  # (B, 3, H, W)
@@ -336,6 +400,7 @@ def decode_tokens(self: ResTok, ids: torch.Tensor,  # (B, N) or (B, 1, N) code i
                          f"got values from {int(ids.min())} to {int(ids.max())}")
     return self.decode(self.quantize.lookup(ids.long()), num_tokens)
 
+# %% ../nbs/04_tokenizer.ipynb
 @patch
 def sample_num_tokens(self: ResTok, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
     "Nested dropout: a prefix length per sample from `nested_dropout_probs` (the full length 80 % of the time at drop_prob 0.2)."
@@ -344,6 +409,7 @@ def sample_num_tokens(self: ResTok, batch: int, generator: torch.Generator | Non
     idx = torch.multinomial(probs, batch, replacement=True, generator=generator)
     return torch.tensor(P)[idx].to(self.imnet_mean.device)
 
+# %% ../nbs/04_tokenizer.ipynb
 @patch
 def forward(self: ResTok, x: torch.Tensor, num_tokens=None) -> tuple[torch.Tensor, dict]:
     "Encode and decode; returns the reconstruction and a dict with code ids, prefix lengths and losses."
@@ -366,6 +432,7 @@ def build_config(cls, values: dict):
         raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid fields are {sorted(known)}")
     return cls(**values)
 
+# %% ../nbs/04_tokenizer.ipynb
 def preset_config(cls, presets: dict[str, dict], name: str, overrides: dict, what: str):
     "The config of preset `name` (a key of `presets`) with `overrides` applied, built by `build_config`."
     if name not in presets:
@@ -381,10 +448,12 @@ PRESETS: dict[str, dict] = {
                          codebook_size=8192, pixel_channels=128, pixel_channel_mult=(1, 1, 2, 2, 4)),
 }
 
+# %% ../nbs/04_tokenizer.ipynb
 def make_config(name: str, **overrides) -> ResTokConfig:
     "The `ResTokConfig` of preset `name`, with fields replaced by `overrides`."
     return preset_config(ResTokConfig, PRESETS, name, overrides, "tokenizer")
 
+# %% ../nbs/04_tokenizer.ipynb
 def from_preset(name: str, **overrides) -> ResTok:
     "A freshly initialised tokenizer of preset `name` (overrides: `ResTokConfig` fields)."
     return ResTok(make_config(name, **overrides))

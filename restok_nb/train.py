@@ -15,16 +15,17 @@ import torch.nn.functional as F
 
 from .tokenizer import ResTok
 from .generator import HARGenerator
-from .data import TensorImages
+from .data import TensorImages, MIRROR_SAFE
 from .quantizer import level_code_stats
 from . import metrics, extractors
 from .config import TrainConfig, ConfigError, validate, config_from_dict, config_from_params
 from .runs import Run, write_json, stage_done, check_run_dir, load_tokenizer, load_generator
-from .loops import train_tokenizer, train_generator, run_dataset, first_images
+from .loops import train_tokenizer, train_generator, run_dataset
 
 # %% auto 0
-__all__ = ['image_views', 'resolve_views', 'extract_codes', 'evaluate_tokenizer', 'evaluate_generator', 'evaluate',
-           'get_classifier', 'run_pipeline', 'launch', 'main', 'project_path', 'load_or_train']
+__all__ = ['MAX_CLASSIFIER_CLASSES', 'image_views', 'resolve_views', 'extract_codes', 'evaluate_tokenizer', 'evaluate_generator',
+           'heldout_images', 'evaluate', 'classifier_images', 'get_classifier', 'run_pipeline', 'launch', 'main',
+           'project_path', 'load_or_train']
 
 # %% ../nbs/17_train.ipynb
 def image_views(x: torch.Tensor, mode: str, size: int) -> torch.Tensor:  # (B,3,H,W) -> (B, V, 3, size, size)
@@ -38,9 +39,9 @@ def image_views(x: torch.Tensor, mode: str, size: int) -> torch.Tensor:  # (B,3,
     return torch.stack(crops + [c.flip(-1) for c in crops], 1)
 
 def resolve_views(c: TrainConfig) -> str:
-    "The run's code views: `code_views`, or for `auto` none for digits and the mirror otherwise."
+    "The run's code views: `code_views`, or for `auto` the mirror where mirroring keeps the class, else none."
     if c.code_views != "auto": return c.code_views
-    return "none" if c.dataset == "digits" else "flip"
+    return "flip" if c.dataset in MIRROR_SAFE else "none"
 
 # %% ../nbs/17_train.ipynb
 def _open_code_arrays(run: Run, out: Path, n: int, V: int, N: int, dtype) -> tuple[np.memmap, np.memmap]:
@@ -136,14 +137,22 @@ def evaluate_generator(c: TrainConfig, tok: ResTok, har: HARGenerator, x: torch.
     return out, imgs, cond
 
 # %% ../nbs/17_train.ipynb
+def heldout_images(c: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    "The held-out images and labels the final metrics use: `eval_images` of them (0: all in memory, 1000 from files)."
+    held = run_dataset(c, "test", augment=False)
+    if isinstance(held, TensorImages):
+        n = c.eval_images or len(held)
+        return held.images[:n], held.labels[:n]
+    n = c.eval_images or 1000
+    if isinstance(held, torch.utils.data.IterableDataset): items = [item for _, item in zip(range(n), held)]
+    else: items = [held[i] for i in torch.randperm(len(held), generator=torch.Generator().manual_seed(c.seed))[:n].tolist()]
+    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])   # a random draw: every class
+
 def evaluate(run: Run, tok: ResTok, har: HARGenerator | None, classifier=None) -> dict:
     "Held-out metrics of the tokenizer (and the generator): the `summary.json` content."
     c = run.c
     tok = tok.to(run.device).eval()
-    held = run_dataset(c, "test", augment=False)
-    n = c.eval_images or (len(held) if isinstance(held, TensorImages) else 1000)
-    x = held.images[:n] if isinstance(held, TensorImages) else first_images(held, n)
-    y = held.labels[:n] if isinstance(held, TensorImages) else None
+    x, y = heldout_images(c)
     summary = {}
     summary["tokenizer"], recs = evaluate_tokenizer(tok, x, classifier)
     if har is not None:
@@ -153,18 +162,37 @@ def evaluate(run: Run, tok: ResTok, har: HARGenerator | None, classifier=None) -
     return summary
 
 # %% ../nbs/17_train.ipynb
+MAX_CLASSIFIER_CLASSES = 100
+
+def classifier_images(c: TrainConfig, limit: int = 20_000) -> tuple[torch.Tensor, torch.Tensor, int]:
+    "Training images (n, 3, S, S), labels and the class count for the judge classifier: all, or `limit` drawn at random."
+    ds = run_dataset(c, "train", augment=False)
+    if isinstance(ds, TensorImages):
+        keep = torch.randperm(len(ds), generator=torch.Generator().manual_seed(c.seed))[:limit].sort().values
+        return ds.images[keep], ds.labels[keep], ds.num_classes
+    if isinstance(ds, torch.utils.data.IterableDataset):       # webdataset: the first `limit` (shuffled) samples
+        xs, ys = zip(*[(x, int(y)) for _, (x, y) in zip(range(limit), ds)])
+    else:
+        pick = torch.randperm(len(ds), generator=torch.Generator().manual_seed(c.seed))[:limit].tolist()
+        xs, ys = zip(*[ds[i] for i in pick])
+    labels = torch.tensor(ys)
+    return torch.stack(xs), labels, getattr(ds, "num_classes", int(labels.max()) + 1)
+
+# %% ../nbs/17_train.ipynb
 def get_classifier(run: Run):
-    "The small per-dataset classifier of a built-in dataset, trained once and cached in the run folder."
+    "The run's judge classifier (trained once on the training split, cached), or None for a set with too many classes."
     c = run.c
     path = Path(c.classifier_path) if c.classifier_path else run.dir / "classifier.safetensors"
-    if c.dataset not in ("digits", "colours"): return None
     if path.exists():
         try: return extractors.load_classifier(path).to(run.device).eval()
         except Exception as e: run.log(f"classifier cache unreadable ({e}); retraining")
-    ds = run_dataset(c, "train", augment=False)
+    x, y, k = classifier_images(c)
+    if k > MAX_CLASSIFIER_CLASSES:
+        run.log(f"no class accuracy / FID: {k} classes is too many for the small classifier; use "
+                f"`python -m restok_nb.evaluate` with Inception features")
+        return None
     torch.manual_seed(c.seed)
-    clf = extractors.train_classifier(ds.images, ds.labels, ds.num_classes, steps=c.classifier_steps, seed=c.seed,
-                                   log=lambda m: None)
+    clf = extractors.train_classifier(x, y, k, steps=c.classifier_steps, seed=c.seed, log=lambda m: None)
     if run.main: path.parent.mkdir(parents=True, exist_ok=True); extractors.save_classifier(clf, path)
     return clf.to(run.device).eval()
 

@@ -12,14 +12,16 @@ import math
 import os
 import sys
 import time
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
 
 import ipywidgets as W
+import matplotlib
 import numpy as np
 import torch
+from fastcore.basics import patch
+from matplotlib.figure import Figure
 
 from .levels import level_sizes, level_slices, block_causal_mask
 from .quantizer import level_code_stats
@@ -29,21 +31,22 @@ from .har import har_mask, har_passes
 from .metrics import psnr
 
 # %% auto 0
-__all__ = ['MODES', 'WIDGET_VIEW', 'set_mode', 'front_end_attached', 'widget_mode', 'Panel', 'MatplotlibCanvas', 'PlotlyCanvas',
-           'View', 'LevelExplorer', 'level_explorer', 'EntropyDashboard', 'entropy_dashboard', 'LevelSampler',
-           'level_sampler', 'MaskViewer', 'mask_viewer', 'strip_widget_state']
+__all__ = ['MODES', 'WIDGET_VIEW', 'set_mode', 'front_end_attached', 'widget_mode', 'Setting', 'Tool', 'LevelExplorer',
+           'level_explorer', 'EntropyDashboard', 'entropy_dashboard', 'LevelSampler', 'level_sampler', 'MaskViewer',
+           'mask_viewer', 'strip_widget_state']
 
 # %% ../nbs/19_widgets.ipynb
 MODES = ("auto", "interactive", "static")
 _forced_mode = "auto"
 
 def set_mode(mode: str = "auto") -> None:
-    "Build the widgets made from now on `interactive` (ipywidgets + plotly) or `static` (matplotlib pictures); `auto` detects."
+    "Build the tools made from now on `interactive` (ipywidgets) or `static` (pictures, no widgets); `auto` detects."
     global _forced_mode
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     _forced_mode = mode
 
+# %% ../nbs/19_widgets.ipynb
 def front_end_attached() -> bool:
     "Whether a notebook front end (jupyter_server: JupyterLab, Notebook 7; Colab) started the kernel this code runs in."
     from IPython import get_ipython
@@ -52,8 +55,9 @@ def front_end_attached() -> bool:
         return False
     return bool(os.environ.get("JPY_SESSION_NAME")) or "google.colab" in sys.modules
 
+# %% ../nbs/19_widgets.ipynb
 def widget_mode(mode: str | None = None) -> str:
-    "The mode of a widget built now: `mode` if given, else `set_mode`'s, else `$RESTOK_WIDGETS`, else detected."
+    "The mode of a tool built now: `mode` if given, else `set_mode`'s, else `$RESTOK_WIDGETS`, else detected."
     for value, where in ((mode, "mode"), (_forced_mode, "set_mode"), (os.environ.get("RESTOK_WIDGETS", "auto"), "RESTOK_WIDGETS")):
         if value is None: continue
         if value not in MODES:
@@ -62,219 +66,406 @@ def widget_mode(mode: str | None = None) -> str:
     return "interactive" if front_end_attached() else "static"
 
 # %% ../nbs/19_widgets.ipynb
-@dataclass
-class Panel:
-    "What one cell of a figure shows; `PlotlyCanvas` and `MatplotlibCanvas` draw the same panels."
-    kind: str                  # "image" | "heatmap" | "bars" | "lines"
-    title: str = ""
-    data: Any = None           # image: (H, W, 3) floats in [0, 1]; heatmap: (H, W) floats, NaN = blank;
-                               # bars: {series: one value per label}; lines: {series: (x, y)}
-    labels: Any = None         # bars: the category names; heatmap: (tick positions, tick names)
-    mark: tuple | None = None  # lines: one (x, y) point to ring
-    xlabel: str = ""
-    ylabel: str = ""
-    logx: bool = False
+class Setting:
+    "A control without a widget (static mode): `value` reads the tool's value `name`; setting it calls `tool.set`."
+    def __init__(self, tool, name: str): self.tool, self.name = tool, name
+    value = property(lambda self: self.tool.values[self.name], lambda self, v: self.tool.set(**{self.name: v}))
 
-def _cells(rows: int, cols: int, cells=None) -> list[tuple[int, int, int, int]]:
-    "Grid cells (row, col, rowspan, colspan) in row-major order; the default is every cell once."
-    cells = [tuple(c) for c in cells] if cells is not None else [(r, c, 1, 1) for r in range(rows) for c in range(cols)]
-    if cells != sorted(cells):
-        raise ValueError("cells must be listed row by row (row-major), as plotly numbers subplot titles")
-    return cells
+# %% ../nbs/19_widgets.ipynb
+class Tool:
+    "A figure, an HTML text and controls by name: plain `Setting`s in static mode, ipywidgets in interactive mode."
+    def __init__(self, mode: str | None, size: tuple[float, float],  # size: the figure's, in inches
+                 values: dict, buttons: dict | None = None):  # values: each control's first value; buttons: label -> method name
+        self.mode, self.values, self.text, self.choices = widget_mode(mode), dict(values), "", {}
+        self.fig = Figure(figsize=size, layout="constrained")
+        self.controls = {n: Setting(self, n) for n in values}
+        self.buttons = {n: SimpleNamespace(description=n, click=lambda m=m: getattr(self, m)()) for n, m in (buttons or {}).items()}
+        self.image = self.html = self.widget = None   # interactive mode: made by `live`
 
-def _xticks(p: Panel) -> list:
-    "The x values of a lines panel, each once: the ticks of a log axis (1, 2, 4, ..., N for prefixes)."
-    return sorted({v for x, _ in p.data.values() for v in x})
+@patch
+def draw(self: Tool):
+    "Draw `fig` and write `text` from `values` (each tool has its own)."
 
-def _png(fig, dpi: int = 80) -> bytes:
+# %% ../nbs/19_widgets.ipynb
+_RC = {"font.size": 7, "axes.titlesize": 8, "figure.titlesize": 9, "legend.fontsize": 6,
+       "xtick.labelsize": 6, "ytick.labelsize": 6}
+
+@patch
+def png(self: Tool, dpi: int = 80) -> bytes:
+    "The figure as a PNG picture."
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    with matplotlib.rc_context(_RC): self.fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 # %% ../nbs/19_widgets.ipynb
-def _mpl_panel(ax, p: Panel):
-    "Draw `p` on a cleared matplotlib `Axes`."
-    if p.kind == "image":
-        ax.imshow(np.clip(p.data, 0, 1), interpolation="nearest"); ax.set_xticks([]); ax.set_yticks([])
-    elif p.kind == "heatmap":
-        ax.imshow(p.data, cmap="viridis", interpolation="nearest")
-        if p.labels is not None:
-            pos, names = p.labels
-            ax.set_xticks(pos, names, rotation=90, fontsize=6); ax.set_yticks(pos, names, fontsize=6)
-    elif p.kind == "bars":
-        n = len(p.data)
-        for j, (name, values) in enumerate(p.data.items()):
-            ax.bar(np.arange(len(values)) + (j - (n - 1) / 2) * 0.8 / n, values, 0.8 / n, label=name)
-        ax.set_xticks(range(len(p.labels)), p.labels, fontsize=7); ax.legend(fontsize=6)
-    elif p.kind == "lines":
-        for name, (x, y) in p.data.items():
-            ax.plot(x, y, ".-" if len(x) <= 32 else "-", label=name)
-        if p.mark is not None: ax.plot(*p.mark, "o", ms=10, mfc="none", mec="red", mew=2)
-        if p.logx:
-            ax.set_xscale("log", base=2); ax.set_xticks(_xticks(p), [str(v) for v in _xticks(p)]); ax.minorticks_off()
-        if len(p.data) > 1: ax.legend(fontsize=6)
-        ax.grid(alpha=0.3)
-    else:
-        raise ValueError(f"unknown panel kind {p.kind!r}")
-    ax.set_title(p.title, fontsize=8); ax.set_xlabel(p.xlabel, fontsize=7); ax.set_ylabel(p.ylabel, fontsize=7)
-    ax.tick_params(labelsize=6)
+@patch
+def update(self: Tool):
+    "Redraw the figure and the text; in interactive mode show them in the widgets."
+    with matplotlib.rc_context(_RC): self.draw()
+    if self.mode == "interactive": self.image.value, self.html.value = self.png(), self.text
 
-class MatplotlibCanvas:
-    "Panels drawn with matplotlib (static mode): `fig` is a `matplotlib.figure.Figure`, `png()` its picture."
-    def __init__(self, rows: int, cols: int, cells=None, size: tuple[float, float] = (8, 4)):  # size in inches
-        from matplotlib.figure import Figure
-        self.cells = _cells(rows, cols, cells)
-        self.fig = Figure(figsize=size, layout="constrained")
-        grid = self.fig.add_gridspec(rows, cols)
-        self.axes = [self.fig.add_subplot(grid[r:r + rs, c:c + cs]) for r, c, rs, cs in self.cells]
-
-    def draw(self, panels: list[Panel], title: str = ""):
-        self.panels, self.title = panels, title
-        for ax, p in zip(self.axes, panels, strict=True):
-            ax.clear(); _mpl_panel(ax, p)
-        self.fig.suptitle(title, fontsize=9)
-
-    def png(self, dpi: int = 80) -> bytes: return _png(self.fig, dpi)
+@patch
+def changed(self: Tool, names: set[str]):
+    "React to the controls `names` having changed: redraw."
+    self.update()
 
 # %% ../nbs/19_widgets.ipynb
-def _plotly_traces(p: Panel) -> list:
-    "The plotly traces of panel `p`."
-    import plotly.graph_objects as go
-    if p.kind == "image":
-        return [go.Image(z=(np.clip(p.data, 0, 1) * 255 + 0.5).astype(np.uint8))]
-    if p.kind == "heatmap":
-        z = np.asarray(p.data, dtype=float)
-        z = np.where(np.isnan(z), None, z).tolist()   # gaps as None: NaN is not JSON, and the browser gets JSON
-        return [go.Heatmap(z=z, colorscale="Viridis", showscale=False, hoverongaps=False)]
-    if p.kind == "bars":
-        return [go.Bar(x=list(p.labels), y=list(v), name=n, legendgroup=n) for n, v in p.data.items()]
-    if p.kind == "lines":
-        mx, my = ([p.mark[0]], [p.mark[1]]) if p.mark is not None else ([], [])
-        return [go.Scatter(x=list(x), y=list(y), name=n, mode="lines+markers" if len(x) <= 32 else "lines",
-                           showlegend=len(p.data) > 1) for n, (x, y) in p.data.items()] + \
-               [go.Scatter(x=mx, y=my, mode="markers", showlegend=False, hoverinfo="skip",
-                           marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(color="red", width=2)))]
-    raise ValueError(f"unknown panel kind {p.kind!r}")
-
-def _plotly_axes(fig, p: Panel, row: int, col: int):
-    "Axis settings of panel `p` in subplot (row, col), 1-based."
-    at = dict(row=row, col=col)
-    if p.kind == "image":
-        fig.update_xaxes(visible=False, **at); fig.update_yaxes(visible=False, **at)
-    elif p.kind == "heatmap":
-        pos, names = p.labels if p.labels is not None else (None, None)
-        tick = dict(tickvals=pos, ticktext=names, tickfont_size=8)
-        fig.update_xaxes(tickangle=-90, title_text=p.xlabel, **tick, **at)
-        fig.update_yaxes(autorange="reversed", title_text=p.ylabel, **tick, **at)
-    else:
-        ticks = dict(tickvals=_xticks(p), ticktext=[str(v) for v in _xticks(p)]) if p.logx else {}
-        fig.update_xaxes(title_text=p.xlabel, type="log" if p.logx else "linear", **ticks, **at)
-        fig.update_yaxes(title_text=p.ylabel, **at)
-
-class PlotlyCanvas:
-    "Panels drawn into a plotly `FigureWidget` (interactive mode): `fig` updates in place in the browser."
-    def __init__(self, rows: int, cols: int, cells=None, size: tuple[float, float] = (8, 4)):  # size in inches (96 px)
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-        self.cells = _cells(rows, cols, cells)
-        specs = [[None] * cols for _ in range(rows)]
-        for r, c, rs, cs in self.cells: specs[r][c] = dict(rowspan=rs, colspan=cs)
-        fig = make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=[" "] * len(self.cells),
-                            horizontal_spacing=0.3 / cols, vertical_spacing=0.3 / rows)
-        fig.update_layout(width=int(size[0] * 96), height=int(size[1] * 96), margin=dict(l=10, r=10, t=50, b=10),
-                          barmode="group", legend=dict(font_size=9))
-        fig.update_annotations(font_size=10)
-        self.fig = go.FigureWidget(fig)
-        self.traces: list[list[int]] | None = None   # per panel: its traces' indices in fig.data
-
-    def draw(self, panels: list[Panel], title: str = ""):
-        self.panels, self.title = panels, title
-        with self.fig.batch_update():
-            if self.traces is None:
-                self.traces = []
-                for (r, c, _, _), p in zip(self.cells, panels, strict=True):
-                    first = len(self.fig.data)
-                    self.fig.add_traces(_plotly_traces(p), rows=r + 1, cols=c + 1)
-                    self.traces.append(list(range(first, len(self.fig.data))))
-            else:
-                for idx, p in zip(self.traces, panels, strict=True):
-                    for i, t in zip(idx, _plotly_traces(p), strict=True):
-                        self.fig.data[i].update({k: v for k, v in t.to_plotly_json().items() if k != "type"})
-            for (r, c, _, _), p, note in zip(self.cells, panels, self.fig.layout.annotations):
-                _plotly_axes(self.fig, p, r + 1, c + 1)
-                note.text = p.title or " "
-            self.fig.layout.title.text = title
+@patch
+def set(self: Tool, **changes):
+    "Change controls by name (`set(tokens=16)`): check, store, move the widgets, call `changed`."
+    for n, v in changes.items():
+        if n not in self.values: raise KeyError(f"no control {n!r}; the controls are {list(self.values)}")
+        if n in self.choices and v not in self.choices[n]:
+            raise ValueError(f"{n}={v!r}: choose one of {list(self.choices[n])}")
+    changes = {n: v for n, v in changes.items() if v != self.values[n]}
+    if not changes: return
+    self.values.update(changes)
+    if self.mode == "interactive":
+        for n, v in changes.items(): self.controls[n].value = v
+    self.changed(set(changes))
 
 # %% ../nbs/19_widgets.ipynb
-@contextmanager
-def _offline_comms():
-    "Widgets built inside talk to no front end: no comm is opened, nothing reaches (or is stored by) a notebook runner."
-    import comm
-    kernel_comm, comm.create_comm = comm.create_comm, comm.DummyComm
-    try: yield
-    finally: comm.create_comm = kernel_comm
+@patch
+def live(self: Tool, **widgets: W.ValueWidget):
+    "Interactive mode: `widgets` (one per value) become the controls, the buttons `W.Button`s; `widget` shows all."
+    for n, w in widgets.items(): w.observe(lambda change, n=n: self.set(**{n: change.new}), "value")
+    fns = {n: b.click for n, b in self.buttons.items()}
+    self.controls, self.buttons = widgets, {n: W.Button(description=n) for n in fns}
+    for n, b in self.buttons.items(): b.on_click(lambda _, fn=fns[n]: fn())
+    self.image, self.html = W.Image(format="png"), W.HTML()
+    controls = W.HBox([*self.controls.values(), *self.buttons.values()], layout=W.Layout(flex_flow="row wrap"))
+    self.widget = W.VBox([controls, self.image, self.html])
 
-class View:
-    "Controls (ipywidgets) and figures of one tool: widgets in a live notebook, pictures everywhere else."
-    def __init__(self, mode: str | None = None):
-        self.mode = widget_mode(mode)
-        self.controls: dict[str, W.Widget] = {}
-        self.canvases: dict[str, PlotlyCanvas | MatplotlibCanvas] = {}
-        self._box = None
-        with self._widgets():
-            self.text = W.HTML()
+# %% ../nbs/19_widgets.ipynb
+@patch
+def _repr_mimebundle_(self: Tool, include=None, exclude=None):
+    if self.mode == "interactive": return self.widget._repr_mimebundle_(include=include, exclude=exclude)
+    picture = base64.b64encode(self.png()).decode()
+    return {"text/html": f'<div><img src="data:image/png;base64,{picture}"/><div>{self.text}</div></div>',
+            "text/plain": repr(self)}
 
-    def _widgets(self):
-        "Context in which the view builds its ipywidgets (offline in static mode)."
-        return _offline_comms() if self.mode == "static" else nullcontext()
+@patch
+def __repr__(self: Tool): return f"{type(self).__name__}(mode={self.mode!r}, values={self.values})"
 
-    def add_canvas(self, name: str, rows: int, cols: int, cells=None, size=(8, 4)):
-        "A new canvas of this view's mode, under `name`."
-        canvas = (PlotlyCanvas if self.mode == "interactive" else MatplotlibCanvas)(rows, cols, cells, size)
-        self.canvases[name] = canvas
-        return canvas
+# %% ../nbs/19_widgets.ipynb
+def _image(ax, x: torch.Tensor, title: str = ""):  # x (3, H, W); clamped to [0, 1]
+    "Show image `x` on the (cleared) `Axes` `ax`, without axes."
+    ax.clear()
+    ax.imshow(x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy(), interpolation="nearest")  # (H, W, 3)
+    ax.set_axis_off(); ax.set_title(title)
 
-    def redraw_on(self, *names: str):
-        "Call `update()` whenever one of these controls changes value."
-        for n in names: self.controls[n].observe(lambda change: self.update(), "value")
+# %% ../nbs/19_widgets.ipynb
+def _ids_table(ids: torch.Tensor, k: int) -> str:  # ids (B, N)
+    "HTML table of the token ids per level and image: kept, just added (highlighted) or masked (grey) at prefix `k`."
+    B, N = ids.shape
+    head = "<tr><th>level</th><th>tokens</th>" + "".join(f"<th>image {b}</th>" for b in range(B)) + "</tr>"
+    rows = []
+    for lvl, s in enumerate(level_slices(N)):
+        style = ("background:#fff3b0;font-weight:bold" if s.stop == k else "color:#aaa" if s.stop > k else "")
+        cells = "".join(f"<td>{' '.join(map(str, ids[b, s].tolist()))}</td>" for b in range(B))
+        span = f"t{s.start}" if s.stop - s.start == 1 else f"t{s.start}–t{s.stop - 1}"
+        rows.append(f'<tr style="{style}"><td>L{lvl}</td><td>{span}</td>{cells}</tr>')
+    return (f"<b>token ids at prefix {k}</b> (grey: masked)<table style='font-family:monospace;font-size:11px'>"
+            f"{head}{''.join(rows)}</table>")
 
-    @property
-    def figures(self) -> dict:
-        "The figures by name: plotly `FigureWidget`s (interactive) or matplotlib `Figure`s (static)."
-        return {k: c.fig for k, c in self.canvases.items()}
+# %% ../nbs/19_widgets.ipynb
+@torch.inference_mode()
+def _prefix_decodes(tokenizer: ResTok, images: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+    "Reconstructions from every prefix, prefix -> (B, 3, H, W), and the token ids (B, N)."
+    dev = next(tokenizer.parameters()).device
+    z_q, info = tokenizer.encode(images.to(dev))
+    return {k: tokenizer.decode(z_q, k).clamp(0, 1).cpu() for k in tokenizer.prefixes}, info["indices"].cpu()
 
-    @property
-    def widget(self) -> W.VBox:
-        "Controls, figures (interactive mode) and text in one ipywidgets box."
-        if self._box is None:
-            figs = [c.fig for c in self.canvases.values()] if self.mode == "interactive" else []
-            with self._widgets():
-                row = W.HBox(list(self.controls.values()), layout=W.Layout(flex_flow="row wrap"))
-                self._box = W.VBox([row, *figs, self.text])
-        return self._box
+# %% ../nbs/19_widgets.ipynb
+def _psnr_curve(ax, psnr_by_prefix: dict[int, float], k: int):
+    "PSNR (dB) by prefix length on the (cleared) `Axes` `ax`, prefix `k` ringed in red."
+    P = list(psnr_by_prefix)
+    ax.clear(); ax.plot(P, [psnr_by_prefix[p] for p in P], ".-")
+    ax.plot([k], [psnr_by_prefix[k]], "o", ms=10, mfc="none", mec="red", mew=2)
+    ax.set_xscale("log", base=2); ax.set_xticks(P, [str(p) for p in P]); ax.minorticks_off()
+    ax.set(title="PSNR by prefix", xlabel="tokens", ylabel="dB"); ax.grid(alpha=0.3)
 
-    def update(self): raise NotImplementedError
-
-    def png(self, name: str | None = None, dpi: int = 80) -> bytes:
-        "The static picture of canvas `name` (default: the first); static mode only."
-        if self.mode != "static":
-            raise ValueError("png() renders static views; build the view with mode='static' to save pictures")
-        return self.canvases[name or next(iter(self.canvases))].png(dpi)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
+# %% ../nbs/19_widgets.ipynb
+class LevelExplorer(Tool):
+    "Reconstructions from the first k tokens, what each level adds, PSNR per prefix and the token ids per level."
+    def __init__(self, tokenizer: ResTok, images: torch.Tensor, num_tokens: int | None = None, max_images: int = 4,
+                 mode: str | None = None):
+        P = tokenizer.prefixes
+        if num_tokens is not None and num_tokens not in P:
+            raise ValueError(f"num_tokens={num_tokens!r} is not a prefix length the decoder accepts; choose one of {P}")
+        self.tokenizer, self.images = tokenizer, images[:max_images]                       # (B, 3, H, W)
+        self.recs, self.ids = _prefix_decodes(tokenizer, self.images)                       # prefix -> (B, 3, H, W); (B, N)
+        self.psnr = {k: float(psnr(r, self.images.cpu())) for k, r in self.recs.items()}
+        B = len(self.images)
+        super().__init__(mode, (8.0, max(2.2, 1.9 * B)), dict(tokens=num_tokens or P[-1]))
+        self.choices = {"tokens": P}
+        grid = self.fig.add_gridspec(B, 4)
+        self.rows = [[self.fig.add_subplot(grid[b, c]) for c in range(3)] for b in range(B)]  # input, x̂_k, adds
+        self.curve = self.fig.add_subplot(grid[:, 3])
         if self.mode == "interactive":
-            return self.widget._repr_mimebundle_(include=include, exclude=exclude)
-        pictures = "".join(f'<img src="data:image/png;base64,{base64.b64encode(c.png()).decode()}"/>'
-                           for c in self.canvases.values())
-        return {"text/html": f"<div>{pictures}<div>{self.text.value}</div></div>", "text/plain": repr(self)}
-
-    def __repr__(self):
-        return f"{type(self).__name__}(mode={self.mode!r}, controls={list(self.controls)}, figures={list(self.canvases)})"
+            self.live(tokens=W.SelectionSlider(options=[(str(k), k) for k in P], value=self.values["tokens"],
+                                               description="tokens", continuous_update=False))
+        self.slider = self.controls["tokens"]
+        self.update()
 
 # %% ../nbs/19_widgets.ipynb
-def _hwc(x: torch.Tensor) -> np.ndarray:  # (3, H, W) -> (H, W, 3)
-    return x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+@patch
+def draw(self: LevelExplorer):
+    "Prefix k: per image the input, x̂_k and what its level adds; PSNR by prefix with k ringed; the token ids."
+    P, k, N = self.tokenizer.prefixes, self.values["tokens"], self.tokenizer.num_tokens
+    i = P.index(k)
+    prev = self.recs[P[i - 1]] if i else torch.full_like(self.recs[k], 0.5)
+    for b, (a_in, a_rec, a_add) in enumerate(self.rows):
+        _image(a_in, self.images[b], "input" if b == 0 else "")
+        _image(a_rec, self.recs[k][b], f"first {k} token{'s' * (k > 1)}" if b == 0 else "")
+        _image(a_add, 0.5 + 0.5 * (self.recs[k][b] - prev[b]), f"level {i} adds" if b == 0 else "")
+    _psnr_curve(self.curve, self.psnr, k)
+    levels = f"levels 0–{i}" if i else "level 0"
+    self.fig.suptitle(f"first {k} of {N} tokens ({levels}): PSNR {self.psnr[k]:.1f} dB")
+    self.text = _ids_table(self.ids, k)
 
+# %% ../nbs/19_widgets.ipynb
+def level_explorer(tokenizer: ResTok,  # any ResTok (eval mode)
+                   images: torch.Tensor,  # (B, 3, H, W) in [0, 1]; the first `max_images` are shown
+                   num_tokens: int | None = None,  # the slider's first position (default: all N tokens)
+                   max_images: int = 4, mode: str | None = None) -> LevelExplorer:
+    "Slide through the prefixes 1, 2, 4, ..., N: the reconstruction, what each level adds, PSNR and token ids."
+    return LevelExplorer(tokenizer, images, num_tokens, max_images, mode)
+
+# %% ../nbs/19_widgets.ipynb
+def _config_names(a: ResTokConfig, b: ResTokConfig) -> list[str]:
+    "Names for two tokenizers: the config fields in which they differ."
+    diff = [f.name for f in fields(a) if getattr(a, f.name) != getattr(b, f.name)][:2]
+    if not diff: return ["tokenizer", "other"]
+    return [", ".join(f"{n}={getattr(c, n)}" for n in diff) for c in (a, b)]
+
+# %% ../nbs/19_widgets.ipynb
+@torch.inference_mode()
+def _code_ids(tokenizer: ResTok, images: torch.Tensor, batch_size: int) -> torch.Tensor:  # (B, N)
+    "The token ids of `images`, encoded `batch_size` at a time."
+    dev = next(tokenizer.parameters()).device
+    return torch.cat([tokenizer.encode(xb.to(dev))[1]["indices"].cpu() for xb in images.split(batch_size)])
+
+# %% ../nbs/19_widgets.ipynb
+def _bars(ax, series: dict[str, list[float]], labels: list[str], title: str):
+    "Grouped bars on the (cleared) `Axes` `ax`: one group per label, one bar per series (`ax.containers`, in order)."
+    ax.clear()
+    w = 0.8 / len(series)
+    for j, (name, values) in enumerate(series.items()):
+        ax.bar(np.arange(len(values)) + (j - (len(series) - 1) / 2) * w, values, w, label=name)
+    ax.set_xticks(range(len(labels)), labels); ax.set_title(title); ax.legend()
+
+def _entropy_table(stats: dict[str, list[dict]], N: int) -> str:
+    "HTML table: per level, the codes used, the entropy (bits) and the perplexity of each tokenizer."
+    head = "".join(f"<th colspan=3>{html.escape(n)}</th>" for n in stats)
+    sub = "<th>codes used</th><th>entropy (bits)</th><th>perplexity</th>" * len(stats)
+    rows = "".join(f"<tr><td>L{i}</td><td>{s}</td>" + "".join(
+        f"<td>{st[i]['used']}</td><td>{st[i]['entropy_bits']:.2f}</td><td>{st[i]['perplexity']:.1f}</td>"
+        for st in stats.values()) + "</tr>" for i, s in enumerate(level_sizes(N)))
+    return (f"<table style='font-size:11px'><tr><th></th><th></th>{head}</tr>"
+            f"<tr><th>level</th><th>tokens/image</th>{sub}</tr>{rows}</table>")
+
+# %% ../nbs/19_widgets.ipynb
+class EntropyDashboard(Tool):
+    "Per-level code usage, entropy (bits) and perplexity of one tokenizer, or two side by side."
+    def __init__(self, tokenizer: ResTok, images: torch.Tensor, other: ResTok | None = None, names=None,
+                 batch_size: int = 128, mode: str | None = None):
+        toks = [tokenizer] + ([other] if other is not None else [])
+        if len({t.num_tokens for t in toks}) > 1:
+            raise ValueError(f"the tokenizers have different numbers of tokens {[t.num_tokens for t in toks]}")
+        self.names = list(names) if names is not None else (["tokenizer"] if other is None else
+                                                            _config_names(tokenizer.config, other.config))
+        if len(self.names) != len(toks):
+            raise ValueError(f"{len(toks)} tokenizer(s) but names {self.names}")
+        self.ids = {n: _code_ids(t, images, batch_size) for n, t in zip(self.names, toks)}
+        self.stats = {n: level_code_stats(self.ids[n], t.config.codebook_size) for n, t in zip(self.names, toks)}
+        self.num_images, self.codebook_size, self.N = len(images), max(t.config.codebook_size for t in toks), tokenizer.num_tokens
+        S = level_sizes(self.N)
+        self.bound = [math.log2(min(self.codebook_size, len(images) * s)) for s in S]
+        super().__init__(mode, (10.5, 3.0), dict(level=len(S) - 1, sorted=True))
+        self.choices, self.axes = {"level": range(len(S)), "sorted": (True, False)}, self.fig.subplots(1, 3)
+        if self.mode == "interactive":
+            self.live(level=W.SelectionSlider(options=[(f"L{i}", i) for i in range(len(S))], value=len(S) - 1,
+                                              description="level", continuous_update=False),
+                      sorted=W.Checkbox(value=True, description="codes sorted by count", indent=False))
+        self.update()
+
+# %% ../nbs/19_widgets.ipynb
+@patch
+def draw(self: EntropyDashboard):
+    "Entropy with its ceiling and perplexity per level; the code counts of the chosen level; the table."
+    level, by_count = self.values["level"], self.values["sorted"]
+    L = [f"L{i}" for i in range(len(self.bound))]
+    bits = {n: [s["entropy_bits"] for s in st] for n, st in self.stats.items()}
+    _bars(self.axes[0], {**bits, "ceiling log2 min(K, B·s)": self.bound}, L, "entropy per level (bits)")
+    _bars(self.axes[1], {n: [s["perplexity"] for s in st] for n, st in self.stats.items()}, L, "perplexity 2^H (codes in effect)")
+    ax = self.axes[2]; ax.clear()
+    for n, st in self.stats.items():
+        c = st[level]["counts"].double()
+        c = c.sort(descending=True).values if by_count else c
+        ax.plot(np.arange(1, len(c) + 1) if by_count else np.arange(len(c)), c.numpy(), ".-" if len(c) <= 32 else "-", label=n)
+    ax.set(title=f"level {level}: uses of each code", xlabel="code (by count)" if by_count else "code id", ylabel="count")
+    if len(self.stats) > 1: ax.legend()
+    ax.grid(alpha=0.3)
+    self.fig.suptitle(f"codes of {self.num_images} images; level {level} has {level_sizes(self.N)[level]} token(s) per image")
+    self.text = _entropy_table(self.stats, self.N)
+
+# %% ../nbs/19_widgets.ipynb
+def entropy_dashboard(tokenizer: ResTok,  # any ResTok (eval mode)
+                      images: torch.Tensor,  # (B, 3, H, W) in [0, 1], encoded in batches of `batch_size`
+                      other: ResTok | None = None,  # a second tokenizer to compare (same number of tokens)
+                      names: list[str] | None = None,  # one name per tokenizer (default: how their configs differ)
+                      batch_size: int = 128, mode: str | None = None) -> EntropyDashboard:
+    "Code usage histograms, entropy in bits and perplexity per level; two tokenizers side by side with `other`."
+    return EntropyDashboard(tokenizer, images, other, names, batch_size, mode)
+
+# %% ../nbs/19_widgets.ipynb
+def _sampler_widgets(v: dict, class_names: list[str], gcfg: GPTConfig) -> dict[str, W.ValueWidget]:
+    "The sampler's ipywidgets controls, at the values `v`."
+    slider = dict(continuous_update=False)
+    return {"class": W.Dropdown(options=[(n, i) for i, n in enumerate(class_names)], value=v["class"], description="class"),
+            "cfg_scale": W.FloatSlider(value=v["cfg_scale"], min=1.0, max=max(8.0, v["cfg_scale"]), step=0.25,
+                                       description="CFG", disabled=not gcfg.has_null_class, **slider),
+            "temperature": W.FloatSlider(value=v["temperature"], min=0.05, max=max(2.0, v["temperature"]), step=0.05,
+                                         description="temperature", **slider),
+            "top_k": W.IntSlider(value=v["top_k"], min=0, max=gcfg.vocab_size, description="top-k (0: off)", **slider),
+            "seed": W.IntText(value=v["seed"], description="seed")}
+
+# %% ../nbs/19_widgets.ipynb
+class LevelSampler(Tool):
+    "Sample with the HAR generator level by level: next / resample / run to end, the image after every level."
+    def __init__(self, tokenizer: ResTok, generator: HARGenerator, class_names: list[str] | None = None,
+                 num_samples: int = 4, cfg_scale: float = 2.0, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
+                 cfg_schedule: str = "constant", mode: str | None = None):
+        gcfg = generator.cfg
+        if gcfg.num_latent_tokens != tokenizer.num_tokens or gcfg.vocab_size != tokenizer.config.codebook_size:
+            raise ValueError(f"the generator writes {gcfg.num_latent_tokens} tokens from {gcfg.vocab_size} codes, the tokenizer "
+                             f"reads {tokenizer.num_tokens} from {tokenizer.config.codebook_size}: they do not belong together")
+        self.class_names = list(class_names) if class_names is not None else [str(i) for i in range(gcfg.num_classes)]
+        if len(self.class_names) != gcfg.num_classes:
+            raise ValueError(f"{len(self.class_names)} class names for a generator of {gcfg.num_classes} classes")
+        if not gcfg.has_null_class: cfg_scale = 1.0
+        self.tokenizer, self.generator, self.num_samples, self.cfg_schedule = tokenizer, generator, num_samples, cfg_schedule
+        self.device, P = next(generator.parameters()).device, tokenizer.prefixes
+        buttons = {"next level": "next_level", "resample level": "resample_level", "run to end": "run_to_end",
+                   "restart": "restart"}
+        super().__init__(mode, (1.25 * len(P) + 0.5, 1.3 * num_samples + 0.6), {"class": 0, "cfg_scale": cfg_scale,
+                         "temperature": temperature, "top_k": top_k, "seed": seed}, buttons)
+        self.choices = {"class": range(gcfg.num_classes)} | ({} if gcfg.has_null_class else {"cfg_scale": (1.0,)})
+        self.axes = self.fig.subplots(num_samples, len(P), squeeze=False)   # rows: samples; columns: prefixes
+        if self.mode == "interactive": self.live(**_sampler_widgets(self.values, self.class_names, gcfg))
+        self.restart()
+
+# %% ../nbs/19_widgets.ipynb
+@patch
+def restart(self: LevelSampler):
+    "Forget the run: no level sampled yet, the random generator seeded from `seed`."
+    self.rng = torch.Generator(device=self.device).manual_seed(int(self.values["seed"]))
+    self.tokens = torch.zeros(self.num_samples, 0, dtype=torch.long)   # (B, P) sampled so far, P a level's end
+    self.images: dict[int, torch.Tensor] = {}                          # prefix -> (B, 3, H, W) decoded
+    self.passes, self.times = 0, {}                                     # forward passes run; prefix -> (sample s, decode s)
+    self._steps = None                                                  # the live `sample_levels` iterator
+    self.update()
+
+@patch
+def changed(self: LevelSampler, names: set[str]):
+    "A new class or seed restarts the run; new sampling settings apply from the next level sampled."
+    if names & {"class", "seed"}: return self.restart()
+    self._steps = None
+    self.update()
+
+# %% ../nbs/19_widgets.ipynb
+@patch(as_prop=True)
+def settings(self: LevelSampler) -> dict:
+    "The sampling arguments of `generate` / `sample_levels` the controls hold now."
+    v = self.values
+    return dict(cfg_scale=float(v["cfg_scale"]), temperature=float(v["temperature"]), top_k=int(v["top_k"]),
+                cfg_schedule=self.cfg_schedule)
+
+@patch(as_prop=True)
+def cond(self: LevelSampler) -> torch.Tensor:  # (num_samples,) class ids
+    return torch.full((self.num_samples,), self.values["class"], dtype=torch.long)
+
+@patch(as_prop=True)
+def done(self: LevelSampler) -> bool: return self.tokens.shape[1] == self.tokenizer.num_tokens
+
+# %% ../nbs/19_widgets.ipynb
+@torch.inference_mode()
+def _decode_prefix(tokenizer: ResTok, tokens: torch.Tensor) -> torch.Tensor:  # (B, k) -> (B, 3, H, W)
+    "The images decoded from their first k tokens."
+    ids = torch.zeros(tokens.shape[0], tokenizer.num_tokens, dtype=torch.long)
+    ids[:, :tokens.shape[1]] = tokens
+    dev = next(tokenizer.parameters()).device
+    return tokenizer.decode_tokens(ids.to(dev), num_tokens=tokens.shape[1]).clamp(0, 1).cpu()
+
+@patch
+def next_level(self: LevelSampler):
+    "Sample the next level (the passes up to its end) and decode the image from all tokens so far."
+    if self.done: return
+    if self._steps is None:
+        prefix = self.tokens if self.tokens.shape[1] else None
+        self._steps = self.generator.sample_levels(self.cond, generator=self.rng, prefix=prefix, **self.settings)
+    t0 = time.perf_counter()
+    for step in self._steps:
+        if step.level_done: break
+    t1 = time.perf_counter()
+    self.tokens, self.passes = step.tokens.cpu(), step.step + 1
+    self.images[step.end] = _decode_prefix(self.tokenizer, self.tokens)
+    self.times[step.end] = (t1 - t0, time.perf_counter() - t1)
+    self.update()
+
+# %% ../nbs/19_widgets.ipynb
+@patch
+def resample_level(self: LevelSampler):
+    "Draw the last sampled level again (the random generator has moved on), keeping the levels before it."
+    if not self.images: return self.next_level()
+    P, k = self.tokenizer.prefixes, self.tokens.shape[1]
+    keep = P[P.index(k) - 1] if P.index(k) else 0
+    self.tokens = self.tokens[:, :keep]
+    del self.images[k], self.times[k]
+    self._steps = None
+    self.next_level()
+
+@patch
+def run_to_end(self: LevelSampler):
+    "Sample every level that is left."
+    while not self.done: self.next_level()
+
+# %% ../nbs/19_widgets.ipynb
+@patch(as_prop=True)
+def title(self: LevelSampler) -> str:
+    "Where the run stands: class, levels done, forward passes, time spent sampling and decoding."
+    k, n = self.tokens.shape[1], self.generator.num_forward_passes
+    where = "nothing sampled yet" if k == 0 else \
+            f"level {self.tokenizer.prefixes.index(k)} done ({k} of {self.tokenizer.num_tokens} tokens)"
+    sample_s, decode_s = (sum(t[i] for t in self.times.values()) for i in (0, 1))
+    return (f"class {self.class_names[self.values['class']]}: {where}, forward passes {self.passes}/{n}; "
+            f"sampling {1e3 * sample_s:.0f} ms, decoding {1e3 * decode_s:.0f} ms")
+
+@patch
+def draw(self: LevelSampler):
+    "The strip of images after every level sampled so far, the title, and the settings and timings."
+    P, H = self.tokenizer.prefixes, self.tokenizer.config.image_size
+    for b, row in enumerate(self.axes):
+        for ax, k in zip(row, P):
+            _image(ax, self.images[k][b] if k in self.images else torch.full((3, H, H), 0.92),
+                   (f"{k} token" + "s" * (k > 1)) if b == 0 else "")
+    self.fig.suptitle(self.title)
+    rows = "".join(f"<tr><td>{k}</td><td>{1e3 * s:.1f}</td><td>{1e3 * d:.1f}</td></tr>" for k, (s, d) in sorted(self.times.items()))
+    self.text = (f"<b>{html.escape(self.title)}</b><br>seed {self.values['seed']}, {self.settings}"
+                 f"<table style='font-size:11px'><tr><th>tokens</th><th>sampling ms</th><th>decoding ms</th></tr>{rows}</table>")
+
+# %% ../nbs/19_widgets.ipynb
+def level_sampler(tokenizer: ResTok,  # decodes the tokens after every level
+                  generator: HARGenerator,  # writes them (HAR; a vanilla-AR model works too, one token per level step)
+                  class_names: list[str] | None = None,  # one name per class (default: the class ids)
+                  num_samples: int = 4, cfg_scale: float = 2.0, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
+                  cfg_schedule: str = "constant", mode: str | None = None) -> LevelSampler:
+    "Class, CFG, temperature, top-k and seed controls; next / resample / run-to-end buttons; the image after every level."
+    return LevelSampler(tokenizer, generator, class_names, num_samples, cfg_scale, temperature, top_k, seed,
+                        cfg_schedule, mode)
+
+# %% ../nbs/19_widgets.ipynb
 def _block_ticks(sizes: list[int], names: list[str], min_frac: float = 0.04) -> tuple[list[float], list[str]]:
     "Tick positions (block centres) and names; neighbouring blocks thinner than `min_frac` of the total share one tick."
     pos, out, start, thin = [], [], 0, []
@@ -294,321 +485,58 @@ def _block_ticks(sizes: list[int], names: list[str], min_frac: float = 0.04) -> 
     return pos, out
 
 # %% ../nbs/19_widgets.ipynb
-def _ids_table(ids: torch.Tensor, k: int) -> str:  # ids (B, N)
-    "HTML table of the token ids per level and image: kept, just added (highlighted) or masked (grey) at prefix `k`."
-    B, N = ids.shape
-    head = "<tr><th>level</th><th>tokens</th>" + "".join(f"<th>image {b}</th>" for b in range(B)) + "</tr>"
-    rows = []
-    for lvl, s in enumerate(level_slices(N)):
-        style = ("background:#fff3b0;font-weight:bold" if s.stop == k else "color:#aaa" if s.stop > k else "")
-        cells = "".join(f"<td>{' '.join(map(str, ids[b, s].tolist()))}</td>" for b in range(B))
-        span = f"t{s.start}" if s.stop - s.start == 1 else f"t{s.start}–t{s.stop - 1}"
-        rows.append(f'<tr style="{style}"><td>L{lvl}</td><td>{span}</td>{cells}</tr>')
-    return (f"<b>token ids at prefix {k}</b> (grey: masked)<table style='font-family:monospace;font-size:11px'>"
-            f"{head}{''.join(rows)}</table>")
-
-class LevelExplorer(View):
-    "Reconstructions from the first k tokens, what each level adds, PSNR per prefix and the token ids per level."
-    def __init__(self, tokenizer: ResTok, images: torch.Tensor, num_tokens: int | None = None, max_images: int = 4,
-                 mode: str | None = None):
-        super().__init__(mode)
-        self.tokenizer, P = tokenizer, tokenizer.prefixes
-        if num_tokens is not None and num_tokens not in P:
-            raise ValueError(f"num_tokens={num_tokens!r} is not a prefix length the decoder accepts; choose one of {P}")
-        dev = next(tokenizer.parameters()).device
-        self.images = images[:max_images]                                          # (B, 3, H, W)
-        with torch.inference_mode():
-            z_q, info = tokenizer.encode(self.images.to(dev))
-            self.recs = {k: tokenizer.decode(z_q, k).clamp(0, 1).cpu() for k in P}  # prefix -> (B, 3, H, W)
-        self.ids = info["indices"].cpu()                                           # (B, N)
-        self.psnr = {k: float(psnr(r, self.images.cpu())) for k, r in self.recs.items()}
-        with self._widgets():
-            self.slider = W.SelectionSlider(options=[(str(k), k) for k in P], value=num_tokens or P[-1],
-                                            description="tokens", continuous_update=False)
-        self.controls["tokens"] = self.slider
-        B = len(self.images)
-        cells = sorted([(r, c, 1, 1) for r in range(B) for c in range(3)] + [(0, 3, B, 1)])
-        self.add_canvas("levels", B, 4, cells, size=(8.0, max(2.2, 1.9 * B)))
-        self.redraw_on("tokens")
-        self.update()
-
-    def panels(self, k: int) -> list[Panel]:
-        "The panels at prefix `k`, in the canvas's cell order."
-        P, B = self.tokenizer.prefixes, len(self.images)
-        i = P.index(k)
-        prev = self.recs[P[i - 1]] if i else torch.full_like(self.recs[k], 0.5)
-        curve = Panel("lines", "PSNR by prefix", {"PSNR": (P, [self.psnr[p] for p in P])}, mark=(k, self.psnr[k]),
-                      xlabel="tokens", ylabel="dB", logx=True)
-        out = []
-        for b in range(B):
-            row = [Panel("image", "input" if b == 0 else "", _hwc(self.images[b])),
-                   Panel("image", f"first {k} token{'s' * (k > 1)}" if b == 0 else "", _hwc(self.recs[k][b])),
-                   Panel("image", f"level {i} adds" if b == 0 else "", _hwc(0.5 + 0.5 * (self.recs[k][b] - prev[b])))]
-            out += row + ([curve] if b == 0 else [])
-        return out
-
-    def update(self):
-        k, N = self.slider.value, self.tokenizer.num_tokens
-        level = self.tokenizer.prefixes.index(k)
-        levels = f"levels 0–{level}" if level else "level 0"
-        self.canvases["levels"].draw(self.panels(k), f"first {k} of {N} tokens ({levels}): "
-                                                     f"PSNR {self.psnr[k]:.1f} dB")
-        self.text.value = _ids_table(self.ids, k)
-
-def level_explorer(tokenizer: ResTok,  # any ResTok (eval mode)
-                   images: torch.Tensor,  # (B, 3, H, W) in [0, 1]; the first `max_images` are shown
-                   num_tokens: int | None = None,  # the slider's first position (default: all N tokens)
-                   max_images: int = 4, mode: str | None = None) -> LevelExplorer:
-    "Slide through the prefixes 1, 2, 4, ..., N: the reconstruction, what each level adds, PSNR and token ids."
-    return LevelExplorer(tokenizer, images, num_tokens, max_images, mode)
+def _mask_heatmap(ax, mask: torch.Tensor, sizes: list[int], names: list[str], title: str, xlabel: str):
+    "Draw an additive mask (0 allowed, -inf masked) on the (cleared) `Axes` `ax`, coloured by the key's block."
+    key_block = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes)).float()
+    ax.clear(); ax.imshow(torch.where(mask.isfinite(), key_block[None] + 1, torch.nan).numpy(), cmap="viridis",
+                          interpolation="nearest")
+    pos, ticks = _block_ticks(sizes, names)
+    ax.set_xticks(pos, ticks, rotation=90); ax.set_yticks(pos, ticks)
+    ax.set(title=title, xlabel=xlabel, ylabel="query")
 
 # %% ../nbs/19_widgets.ipynb
-def _config_names(a: ResTokConfig, b: ResTokConfig) -> list[str]:
-    "Names for two tokenizers: the config fields in which they differ."
-    diff = [f.name for f in fields(a) if getattr(a, f.name) != getattr(b, f.name)][:2]
-    if not diff: return ["tokenizer", "other"]
-    return [", ".join(f"{n}={getattr(c, n)}" for n in diff) for c in (a, b)]
-
-@torch.inference_mode()
-def _code_ids(tokenizer: ResTok, images: torch.Tensor, batch_size: int) -> torch.Tensor:  # (B, N)
-    dev = next(tokenizer.parameters()).device
-    return torch.cat([tokenizer.encode(xb.to(dev))[1]["indices"].cpu() for xb in images.split(batch_size)])
-
-class EntropyDashboard(View):
-    "Per-level code usage, entropy (bits) and perplexity of one tokenizer, or two side by side."
-    def __init__(self, tokenizer: ResTok, images: torch.Tensor, other: ResTok | None = None, names=None,
-                 batch_size: int = 128, mode: str | None = None):
-        super().__init__(mode)
-        toks = [tokenizer] + ([other] if other is not None else [])
-        if len({t.num_tokens for t in toks}) > 1:
-            raise ValueError(f"the tokenizers have different numbers of tokens {[t.num_tokens for t in toks]}")
-        self.names = list(names) if names is not None else (["tokenizer"] if other is None else
-                                                            _config_names(tokenizer.config, other.config))
-        if len(self.names) != len(toks):
-            raise ValueError(f"{len(toks)} tokenizer(s) but names {self.names}")
-        self.ids = {n: _code_ids(t, images, batch_size) for n, t in zip(self.names, toks)}
-        self.stats = {n: level_code_stats(self.ids[n], t.config.codebook_size) for n, t in zip(self.names, toks)}
-        self.num_images, self.codebook_size, self.N = len(images), max(t.config.codebook_size for t in toks), tokenizer.num_tokens
-        S = level_sizes(self.N)
-        self.bound = [math.log2(min(self.codebook_size, len(images) * s)) for s in S]
-        with self._widgets():
-            self.controls["level"] = W.SelectionSlider(options=[(f"L{i}", i) for i in range(len(S))],
-                                                       value=len(S) - 1, description="level", continuous_update=False)
-            self.controls["sorted"] = W.Checkbox(value=True, description="codes sorted by count", indent=False)
-        self.add_canvas("entropy", 1, 3, size=(10.5, 3.0))
-        self.redraw_on("level", "sorted")
-        self.update()
-
-    def panels(self, level: int, by_count: bool = True) -> list[Panel]:
-        L = [f"L{i}" for i in range(len(self.bound))]
-        bits = {n: [s["entropy_bits"] for s in st] for n, st in self.stats.items()}
-        ppl = {n: [s["perplexity"] for s in st] for n, st in self.stats.items()}
-        usage = {}
-        for n, st in self.stats.items():
-            c = st[level]["counts"].double()
-            c = c.sort(descending=True).values if by_count else c
-            usage[n] = (list(range(1, len(c) + 1)), c.tolist())
-        return [Panel("bars", "entropy per level (bits)", {**bits, "ceiling log2 min(K, B·s)": self.bound}, labels=L),
-                Panel("bars", "perplexity 2^H (codes in effect)", ppl, labels=L),
-                Panel("lines", f"level {level}: uses of each code", usage, xlabel="code (by count)" if by_count else "code id",
-                      ylabel="count")]
-
-    def update(self):
-        level, by_count = self.controls["level"].value, self.controls["sorted"].value
-        s = level_sizes(self.N)[level]
-        self.canvases["entropy"].draw(self.panels(level, by_count),
-                                      f"codes of {self.num_images} images; level {level} has {s} token(s) per image")
-        head = "".join(f"<th colspan=3>{html.escape(n)}</th>" for n in self.names)
-        sub = "<th>codes used</th><th>entropy (bits)</th><th>perplexity</th>" * len(self.names)
-        rows = "".join(f"<tr><td>L{i}</td><td>{s}</td>" + "".join(
-            f"<td>{st[i]['used']}</td><td>{st[i]['entropy_bits']:.2f}</td><td>{st[i]['perplexity']:.1f}</td>"
-            for st in self.stats.values()) + "</tr>" for i, s in enumerate(level_sizes(self.N)))
-        self.text.value = (f"<table style='font-size:11px'><tr><th></th><th></th>{head}</tr>"
-                           f"<tr><th>level</th><th>tokens/image</th>{sub}</tr>{rows}</table>")
-
-def entropy_dashboard(tokenizer: ResTok,  # any ResTok (eval mode)
-                      images: torch.Tensor,  # (B, 3, H, W) in [0, 1], encoded in batches of `batch_size`
-                      other: ResTok | None = None,  # a second tokenizer to compare (same number of tokens)
-                      names: list[str] | None = None,  # one name per tokenizer (default: how their configs differ)
-                      batch_size: int = 128, mode: str | None = None) -> EntropyDashboard:
-    "Code usage histograms, entropy in bits and perplexity per level; two tokenizers side by side with `other`."
-    return EntropyDashboard(tokenizer, images, other, names, batch_size, mode)
-
-# %% ../nbs/19_widgets.ipynb
-class LevelSampler(View):
-    "Sample with the HAR generator level by level: next / resample / run to end, the image after every level."
-    def __init__(self, tokenizer: ResTok, generator: HARGenerator, class_names: list[str] | None = None,
-                 num_samples: int = 4, cfg_scale: float = 2.0, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
-                 cfg_schedule: str = "constant", mode: str | None = None):
-        super().__init__(mode)
-        gcfg = generator.cfg
-        if gcfg.num_latent_tokens != tokenizer.num_tokens or gcfg.vocab_size != tokenizer.config.codebook_size:
-            raise ValueError(f"the generator writes {gcfg.num_latent_tokens} tokens from {gcfg.vocab_size} codes, the tokenizer "
-                             f"reads {tokenizer.num_tokens} from {tokenizer.config.codebook_size}: they do not belong together")
-        names = list(class_names) if class_names is not None else [str(i) for i in range(gcfg.num_classes)]
-        if len(names) != gcfg.num_classes:
-            raise ValueError(f"{len(names)} class names for a generator of {gcfg.num_classes} classes")
-        if not gcfg.has_null_class: cfg_scale = 1.0
-        self.tokenizer, self.generator, self.num_samples, self.cfg_schedule = tokenizer, generator, num_samples, cfg_schedule
-        self.device = next(generator.parameters()).device
-        with self._widgets():
-            c = self.controls
-            c["class"] = W.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=0, description="class")
-            c["cfg_scale"] = W.FloatSlider(value=cfg_scale, min=1.0, max=max(8.0, cfg_scale), step=0.25, description="CFG",
-                                           disabled=not gcfg.has_null_class, continuous_update=False)
-            c["temperature"] = W.FloatSlider(value=temperature, min=0.05, max=2.0, step=0.05, description="temperature",
-                                             continuous_update=False)
-            c["top_k"] = W.IntSlider(value=top_k, min=0, max=gcfg.vocab_size, description="top-k (0: off)",
-                                     continuous_update=False)
-            c["seed"] = W.IntText(value=seed, description="seed")
-            self.buttons = {name: W.Button(description=name) for name in ("next level", "resample level", "run to end", "restart")}
-        for name, fn in zip(self.buttons, (self.next_level, self.resample_level, self.run_to_end, self.restart)):
-            self.buttons[name].on_click(lambda _, fn=fn: fn())
-            c[name] = self.buttons[name]
-        c["class"].observe(lambda _: self.restart(), "value")
-        c["seed"].observe(lambda _: self.restart(), "value")
-        for k in ("cfg_scale", "temperature", "top_k"):
-            c[k].observe(lambda _: self._settings_changed(), "value")
-        P = tokenizer.prefixes
-        self.add_canvas("strip", num_samples, len(P), size=(1.25 * len(P) + 0.5, 1.3 * num_samples + 0.6))
-        self.restart()
-
-    @property
-    def settings(self) -> dict:
-        "The sampling arguments of `generate` / `sample_levels` the controls hold now."
-        c = self.controls
-        return dict(cfg_scale=float(c["cfg_scale"].value), temperature=float(c["temperature"].value),
-                    top_k=int(c["top_k"].value), cfg_schedule=self.cfg_schedule)
-
-    @property
-    def cond(self) -> torch.Tensor:  # (num_samples,) class ids
-        return torch.full((self.num_samples,), self.controls["class"].value, dtype=torch.long)
-
-    @property
-    def done(self) -> bool: return self.tokens.shape[1] == self.tokenizer.num_tokens
-
-    def restart(self):
-        "Forget the run: no level sampled yet, the random generator seeded from `seed`."
-        self.rng = torch.Generator(device=self.device).manual_seed(int(self.controls["seed"].value))
-        self.tokens = torch.zeros(self.num_samples, 0, dtype=torch.long)   # (B, P) sampled so far, P a level's end
-        self.images: dict[int, torch.Tensor] = {}                          # prefix -> (B, 3, H, W) decoded
-        self.passes, self.times = 0, {}                                     # forward passes run; prefix -> (sample s, decode s)
-        self._steps = None                                                  # the live `sample_levels` iterator
-        self.update()
-
-    def _settings_changed(self):
-        self._steps = None   # the next level is sampled with the new settings, after the levels so far
-        self.update()
-
-    def next_level(self):
-        "Sample the next level (the passes up to its end) and decode the image from all tokens so far."
-        if self.done: return
-        if self._steps is None:
-            prefix = self.tokens if self.tokens.shape[1] else None
-            self._steps = self.generator.sample_levels(self.cond, generator=self.rng, prefix=prefix, **self.settings)
-        t0 = time.perf_counter()
-        for step in self._steps:
-            if step.level_done: break
-        t1 = time.perf_counter()
-        self.tokens, self.passes = step.tokens.cpu(), step.step + 1
-        k = step.end
-        ids = torch.zeros(self.num_samples, self.tokenizer.num_tokens, dtype=torch.long)
-        ids[:, :k] = self.tokens
-        with torch.inference_mode():
-            dev = next(self.tokenizer.parameters()).device
-            self.images[k] = self.tokenizer.decode_tokens(ids.to(dev), num_tokens=k).clamp(0, 1).cpu()
-        self.times[k] = (t1 - t0, time.perf_counter() - t1)
-        self.update()
-
-    def resample_level(self):
-        "Draw the last sampled level again (the random generator has moved on), keeping the levels before it."
-        if not self.images: return self.next_level()
-        P = self.tokenizer.prefixes
-        k = self.tokens.shape[1]
-        keep = P[P.index(k) - 1] if P.index(k) else 0
-        self.tokens = self.tokens[:, :keep]
-        del self.images[k], self.times[k]
-        self._steps = None
-        self.next_level()
-
-    def run_to_end(self):
-        "Sample every level that is left."
-        while not self.done: self.next_level()
-
-    def panels(self) -> list[Panel]:
-        P, H = self.tokenizer.prefixes, self.tokenizer.config.image_size
-        blank = np.full((H, H, 3), 0.92)
-        return [Panel("image", (f"{k} token" + "s" * (k > 1)) if b == 0 else "",
-                      _hwc(self.images[k][b]) if k in self.images else blank)
-                for b in range(self.num_samples) for k in P]
-
-    def update(self):
-        c, n = self.controls, self.generator.num_forward_passes
-        k = self.tokens.shape[1]
-        level = self.tokenizer.prefixes.index(k) if k else None
-        sample_s = sum(t[0] for t in self.times.values()); decode_s = sum(t[1] for t in self.times.values())
-        where = "nothing sampled yet" if level is None else f"level {level} done ({k} of {self.tokenizer.num_tokens} tokens)"
-        title = (f"class {c['class'].label}: {where}, forward passes {self.passes}/{n}; "
-                 f"sampling {1e3 * sample_s:.0f} ms, decoding {1e3 * decode_s:.0f} ms")
-        self.canvases["strip"].draw(self.panels(), title)
-        rows = "".join(f"<tr><td>{kk}</td><td>{1e3 * s:.1f}</td><td>{1e3 * d:.1f}</td></tr>"
-                       for kk, (s, d) in sorted(self.times.items()))
-        self.text.value = (f"<b>{html.escape(title)}</b><br>seed {c['seed'].value}, {self.settings}"
-                           f"<table style='font-size:11px'><tr><th>tokens</th><th>sampling ms</th><th>decoding ms</th></tr>"
-                           f"{rows}</table>")
-
-def level_sampler(tokenizer: ResTok,  # decodes the tokens after every level
-                  generator: HARGenerator,  # writes them (HAR; a vanilla-AR model works too, one token per level step)
-                  class_names: list[str] | None = None,  # one name per class (default: the class ids)
-                  num_samples: int = 4, cfg_scale: float = 2.0, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
-                  cfg_schedule: str = "constant", mode: str | None = None) -> LevelSampler:
-    "Class, CFG, temperature, top-k and seed controls; next / resample / run-to-end buttons; the image after every level."
-    return LevelSampler(tokenizer, generator, class_names, num_samples, cfg_scale, temperature, top_k, seed,
-                        cfg_schedule, mode)
-
-# %% ../nbs/19_widgets.ipynb
-def _encoder_mask(cfg: ResTokConfig, stage: int) -> Panel:
+def _encoder_mask(ax, cfg: ResTokConfig, stage: int):
+    "The encoder's block-causal mask after `stage` merges."
     blocks, grids = encoder_stages(cfg)[stage]
     n_img = len(grids)
     names = [f"img {h}×{w}" for h, w in grids] + [f"L{i}" for i in range(len(blocks) - n_img)]
-    key_block = torch.repeat_interleave(torch.arange(len(blocks)), torch.tensor(blocks)).float()
-    z = torch.where(block_causal_mask(blocks).isfinite(), key_block[None] + 1, torch.nan).numpy()
-    return Panel("heatmap", f"encoder after {stage} merge(s): {sum(blocks[:n_img])} image + {sum(blocks[n_img:])} latent",
-                 z, labels=_block_ticks(blocks, names), xlabel="key", ylabel="query")
+    _mask_heatmap(ax, block_causal_mask(blocks), blocks, names,
+                  f"encoder after {stage} merge(s): {sum(blocks[:n_img])} image + {sum(blocks[n_img:])} latent", "key")
 
-def _generator_mask(cfg: GPTConfig) -> Panel:
+def _generator_mask(ax, cfg: GPTConfig):
+    "The HAR generator's mask, one block per forward pass."
     N, a = cfg.num_latent_tokens, cfg.ar_token_num
     passes = har_passes(N, a)
-    sizes = [e - s for s, e in passes]
     names = [f"t{s}" if e - s == 1 else f"t{s}–{e - 1}" for s, e in passes]       # the tokens each pass writes
-    key_block = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes)).float()
-    z = torch.where(har_mask(N, a).isfinite(), key_block[None] + 1, torch.nan).numpy()
-    return Panel("heatmap", f"HAR generator: {N} positions, {len(passes)} forward passes", z,
-                 labels=_block_ticks(sizes, names), xlabel="key (blocks: the tokens a pass writes)", ylabel="query")
+    _mask_heatmap(ax, har_mask(N, a), [e - s for s, e in passes], names,
+                  f"HAR generator: {N} positions, {len(passes)} forward passes", "key (blocks: the tokens a pass writes)")
 
-class MaskViewer(View):
+# %% ../nbs/19_widgets.ipynb
+class MaskViewer(Tool):
     "The encoder's block-causal mask (a slider over its merges) and the HAR generator's mask, levels labelled."
     def __init__(self, tokenizer: ResTok | ResTokConfig | None = None, generator: HARGenerator | GPTConfig | None = None,
                  mode: str | None = None):
-        super().__init__(mode)
         if tokenizer is None and generator is None:
             raise ValueError("give a tokenizer and/or a generator (models or their configs)")
-        self.tcfg = getattr(tokenizer, "config", tokenizer)
-        self.gcfg = getattr(generator, "cfg", generator)
-        if self.tcfg is not None:
-            n = len(encoder_stages(self.tcfg)) - 1
-            with self._widgets():
-                self.controls["merges"] = W.IntSlider(value=n, min=0, max=n, description="merges", continuous_update=False)
-            self.redraw_on("merges")
+        self.tcfg, self.gcfg = getattr(tokenizer, "config", tokenizer), getattr(generator, "cfg", generator)
+        n = len(encoder_stages(self.tcfg)) - 1 if self.tcfg is not None else None
         k = (self.tcfg is not None) + (self.gcfg is not None)
-        self.add_canvas("masks", 1, k, size=(4.6 * k, 4.8))
+        super().__init__(mode, (4.6 * k, 4.8), {} if n is None else dict(merges=n))
+        self.choices = {} if n is None else {"merges": range(n + 1)}
+        self.axes = self.fig.subplots(1, k, squeeze=False)[0]
+        if self.mode == "interactive":
+            self.live(**{name: W.IntSlider(value=n, min=0, max=n, description=name, continuous_update=False)
+                         for name in self.values})
         self.update()
 
-    def update(self):
-        panels = ([_encoder_mask(self.tcfg, self.controls["merges"].value)] if self.tcfg is not None else []) + \
-                 ([_generator_mask(self.gcfg)] if self.gcfg is not None else [])
-        self.canvases["masks"].draw(panels, "attention masks (colour: the key's block; blank: masked)")
+@patch
+def draw(self: MaskViewer):
+    "The encoder's mask after `merges` merges and/or the generator's mask."
+    if self.tcfg is not None: _encoder_mask(self.axes[0], self.tcfg, self.values["merges"])
+    if self.gcfg is not None: _generator_mask(self.axes[-1], self.gcfg)
+    self.fig.suptitle("attention masks (colour: the key's block; blank: masked)")
 
+# %% ../nbs/19_widgets.ipynb
 def mask_viewer(tokenizer: ResTok | ResTokConfig | None = None,  # the encoder's mask (a model or its config)
                 generator: HARGenerator | GPTConfig | None = None,  # the HAR mask (a model or its config)
                 mode: str | None = None) -> MaskViewer:

@@ -5,8 +5,8 @@ network); Debian's Chromium, headless and driven by Playwright, opens it, clicks
 Cells** in the menu bar, waits until every code cell has an execution count and the kernel is idle,
 focuses the slider's handle (ipywidgets 8 draws a noUiSlider: `.widget-slider .noUi-handle`,
 `role="slider"`), presses an arrow key (→, or ← at the last position), and compares screenshots of
-the pictures (plotly plots, images) in that cell's output before and after. The screenshots stay in
-`_runs/browser/` (git-ignored).
+the pictures in that cell's output before and after: the tool's matplotlib figure, a PNG shown by an
+ipywidgets `Image` (`img.widget-image`). The screenshots stay in `_runs/browser/` (git-ignored).
 
 Skips where `/usr/bin/chromium` (`apt-get install chromium`) or the `playwright` package is missing;
 Playwright never downloads a browser here.
@@ -148,15 +148,16 @@ def slide_and_compare(page, cell_marker: str, stem: str, timeout: float = 30):
     """Press → (← at the end) on the first slider shown by the first cell whose source contains `cell_marker`.
 
     Returns `(value_before, value_after, changed)` where `changed` lists the indices of the pictures
-    (plotly plots, images) whose screenshots differ; the screenshots are `_runs/browser/{stem}_*.png`.
+    (the ipywidgets `Image`s showing the figure) whose screenshots differ; the screenshots are
+    `_runs/browser/{stem}_*.png`.
     """
     out = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text=cell_marker)) \
               .filter(has=page.locator(".widget-slider")).first.locator(".jp-Cell-outputArea")
     handle = out.locator(".widget-slider .noUi-handle").first
     handle.wait_for(state="visible", timeout=60_000)
-    pictures = out.locator(".js-plotly-plot, img")
+    pictures = out.locator("img.widget-image")  # ipywidgets' Image view: <img class="jupyter-widgets widget-image">
     pictures.first.wait_for(state="visible", timeout=60_000)
-    page.wait_for_timeout(1500)  # let plotly finish its first draw
+    page.wait_for_timeout(1500)  # let the browser finish decoding and drawing the picture
     out.screenshot(path=str(SHOTS / f"{stem}_output_before.png"), animations="disabled")
     before = _shots(pictures, f"{stem}_before")
     value = handle.get_attribute("aria-valuenow")

@@ -10,7 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from restok_nb.data import DATASETS, TensorImages, colours, digits, make_dataset
+import hashlib
+import pickle
+import torchvision.datasets as tvd
+from restok_nb.data import DATASETS, PHOTOS, TensorImages, colours, digits, make_dataset, photos
 from restok_nb.image_files import (ImageFolder, eval_transform, load_rgb, shard_list, to_rgb, train_transform,
                                    webdataset_shards)
 
@@ -277,7 +280,7 @@ def test_transforms():
 
 # ---------------------------------------------------------------- make_dataset
 def test_make_dataset_builtins():
-    assert DATASETS == ("digits", "colours", "folder", "webdataset")
+    assert DATASETS == ("digits", "colours", "photos", "cifar10", "cifar100", "mnist", "fashion_mnist", "folder", "webdataset")
     ds = make_dataset("digits", "val", image_size=16)
     assert ds.images is digits("test", 16).images and ds.transform is None
     aug = make_dataset("colours", "train", augment=True)
@@ -308,7 +311,7 @@ def test_make_dataset_folder_and_webdataset(tmp_path, messy_folder):
 
 
 def test_make_dataset_errors(tmp_path):
-    with pytest.raises(ValueError, match="unknown dataset 'imagenet'.*digits, colours, folder, webdataset"):
+    with pytest.raises(ValueError, match="unknown dataset 'imagenet'.*digits, colours, photos, cifar10, cifar100, mnist, fashion_mnist, folder, webdataset"):
         make_dataset("imagenet")
     with pytest.raises(ValueError, match="unknown split"):
         make_dataset("digits", "dev")
@@ -322,3 +325,74 @@ def test_make_dataset_errors(tmp_path):
         make_dataset("folder", "val", data_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="shards not found"):
         make_dataset("webdataset", data_dir=str(tmp_path / "x-{0..3}.tar"))
+
+
+# ---------------------------------------------------------------- photos
+def test_photos_split_is_disjoint_by_region():
+    "Every held-out crop lies in a held-out cell and shares no pixel with any training crop of its photograph."
+    train, test = photos("train", n=2000), photos("test", n=500)
+    assert train.classes == test.classes == list(PHOTOS) and len(train) == 2000 and len(test) == 500
+    for c in range(len(PHOTOS)):
+        a, b = train.boxes[train.labels == c], test.boxes[test.labels == c]          # (n, 4) x0, y0, x1, y1
+        w = (torch.minimum(a[:, None, 2], b[None, :, 2]) - torch.maximum(a[:, None, 0], b[None, :, 0])).clamp(min=0)
+        h = (torch.minimum(a[:, None, 3], b[None, :, 3]) - torch.maximum(a[:, None, 1], b[None, :, 1])).clamp(min=0)
+        assert (w * h).max() == 0, PHOTOS[c]
+    assert 0 < test.images.std() and not torch.equal(photos("test", n=500, seed=1).images, test.images)
+    assert torch.equal(photos("test", n=500).images, test.images)                    # seeded: the same crops again
+
+
+# ---------------------------------------------------------------- datasets on disk (torchvision's formats)
+def _write_cifar(root, cls, monkeypatch, n_train=3, n_test=2):
+    "Tiny CIFAR files in torchvision's layout (pickled batches + meta); torchvision's MD5 list patched to match."
+    folder = root / cls.base_folder; folder.mkdir(parents=True)
+    key = "labels" if cls is tvd.CIFAR10 else "fine_labels"
+    rng, md5 = np.random.default_rng(0), {}
+    test_names = {n for n, _ in cls.test_list}
+    for name, _ in cls.train_list + cls.test_list:
+        n = n_test if name in test_names else n_train
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)                         # rows: R plane, G, B
+        (folder / name).write_bytes(pickle.dumps({"data": data, key: [int(v) for v in rng.integers(0, 5, n)]}))
+    (folder / cls.meta["filename"]).write_bytes(pickle.dumps({cls.meta["key"]: [f"class {i}" for i in range(5)]}))
+    for f in folder.iterdir(): md5[f.name] = hashlib.md5(f.read_bytes()).hexdigest()
+    monkeypatch.setattr(cls, "train_list", [[n, md5[n]] for n, _ in cls.train_list])
+    monkeypatch.setattr(cls, "test_list", [[n, md5[n]] for n, _ in cls.test_list])
+    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5[cls.meta["filename"]]})
+    return folder
+
+
+@pytest.mark.parametrize("name, cls", [("cifar10", tvd.CIFAR10), ("cifar100", tvd.CIFAR100)])
+def test_cifar_from_disk(tmp_path, monkeypatch, name, cls):
+    folder = _write_cifar(tmp_path, cls, monkeypatch)
+    train, test = make_dataset(name, "train", 32, data_dir=tmp_path), make_dataset(name, "test", 32, data_dir=tmp_path)
+    assert len(train) == 3 * len(cls.train_list) and len(test) == 2 and train.classes[0] == "class 0"
+    first = pickle.loads((folder / cls.train_list[0][0]).read_bytes())
+    assert torch.equal(train.images[0], torch.from_numpy(first["data"][0].reshape(3, 32, 32)).float() / 255)
+    assert make_dataset(name, "train", 16, data_dir=tmp_path).images.shape == (len(train), 3, 16, 16)
+    batch = folder / cls.test_list[0][0]
+    batch.write_bytes(batch.read_bytes()[:-3] + b"abc")                                # damaged
+    with pytest.raises(FileNotFoundError, match=f"damaged .*{batch}"):
+        make_dataset(name, "test", 32, data_dir=tmp_path)
+    batch.unlink()                                                                     # missing
+    with pytest.raises(FileNotFoundError, match=f"missing: {batch}.*{cls.url}"):
+        make_dataset(name, "test", 32, data_dir=tmp_path)
+
+
+def _write_idx(path, arr):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(np.array([0x800 + arr.ndim, *arr.shape], dtype=">i4").tobytes() + arr.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_mnist_family_from_disk(tmp_path, name, folder):
+    rng, raw = np.random.default_rng(0), tmp_path / folder / "raw"
+    for part, n in (("train", 5), ("t10k", 3)):
+        _write_idx(raw / f"{part}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(raw / f"{part}-labels-idx1-ubyte", np.arange(n) % 10)
+    ds = make_dataset(name, "train", 28, data_dir=tmp_path)
+    first = np.frombuffer((raw / "train-images-idx3-ubyte").read_bytes()[16:16 + 784], np.uint8).reshape(28, 28)
+    assert len(ds) == 5 and ds.labels.tolist() == [0, 1, 2, 3, 4] and len(ds.classes) == 10
+    assert torch.equal(ds.images[0], torch.from_numpy(first.copy()).float().div(255).expand(3, -1, -1))   # grey -> RGB
+    assert make_dataset(name, "test", 32, data_dir=tmp_path).images.shape == (3, 3, 32, 32)
+    (raw / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(FileNotFoundError, match=f"missing: {raw / 't10k-labels-idx1-ubyte'}.*gunzip"):
+        make_dataset(name, "test", 32, data_dir=tmp_path)

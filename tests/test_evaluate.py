@@ -16,7 +16,7 @@ from restok_nb import evaluate, extractors, metrics
 from restok_nb.data import digits
 from restok_nb.generator import HARGenerator, make_config
 from restok_nb.tokenizer import from_preset
-from restok_nb.runs import save_final
+from restok_nb.runs import load_tokenizer, save_final
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
@@ -187,3 +187,11 @@ def test_cli_bad_arguments(args, msg):
 def test_cli_inception_needs_weights(run_dir):
     r = _cli(["rfid", "--run-dir", str(run_dir), "--extractor", "inception"])
     assert r.returncode != 0 and "--inception-weights" in r.stderr
+
+
+def test_rfid_with_a_last_batch_of_one_image(run_dir):
+    "41 images in batches of 20: the last batch holds one image (streaming statistics take any batch size)."
+    tok = load_tokenizer(run_dir / "tokenizer")
+    ext = extractors.classifier_extractor(extractors.load_classifier(run_dir / "classifier.safetensors"))
+    res = evaluate.rfid(tok, digits("test"), ext, num_images=41, batch_size=20)
+    assert res["images"] == 41 and res["rfid"] >= 0

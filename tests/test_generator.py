@@ -8,7 +8,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from restok_nb.official import load_official_har, max_rel_err as rel_err
-from restok_nb.generator import (GPTConfig, HARGenerator, config_from_model_args, from_preset, generator_loss,
+from restok_nb.official import config_from_model_args
+from restok_nb.generator import (GPTConfig, HARGenerator, from_preset, generator_loss,
                                  greedy_consistency)
 
 

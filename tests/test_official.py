@@ -66,7 +66,9 @@ def test_vf_tensors_are_skipped_with_a_message(small):
     sd = {**small.state_dict(), "vf_proj.weight": torch.zeros(4, 64, 1, 1),
           "foundation_model.blocks.0.weight": torch.zeros(3), "decoder.feat_mask_token": torch.zeros(1, 1, 64)}
     with pytest.warns(UserWarning, match="skipped 3 tensors"):
-        load_official_tokenizer(sd, OFFICIAL, **SIZES)
+        model = load_official_tokenizer(sd, OFFICIAL, **SIZES)
+    assert model.state_dict().keys() == small.state_dict().keys()
+    assert all(torch.equal(v, small.state_dict()[k]) for k, v in model.state_dict().items())
 
 
 def test_truncated_and_corrupt_files(small, tmp_path):

@@ -1,6 +1,7 @@
 """Tokenizer behaviour beyond parity: bad inputs, training mode, nested dropout, ablation switches."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 from restok_nb.tokenizer import ResTokConfig, from_preset
 
@@ -80,39 +81,66 @@ def test_eval_mode_keeps_all_tokens(tok):
     assert out["num_tokens"].tolist() == [32, 32]
 
 
-@pytest.mark.parametrize("switch", ["residual_image_tokens", "residual_latent_tokens", "latent_hierarchy",
-                                    "merge_tokens", "learnable_latent_tokens"])
-def test_ablation_switches_change_the_model(switch):
-    x = torch.rand(2, 3, 32, 32)
-    value = switch == "learnable_latent_tokens"       # this one is off by default
+def _twin(**switch):
+    "A tiny tokenizer with one ablation switch flipped and otherwise the weights of the plain one: (plain, twin)."
     torch.manual_seed(0)
     base = from_preset("tiny").eval()
-    torch.manual_seed(0)
-    abl = from_preset("tiny", **{switch: value}).eval()
-    if switch != "learnable_latent_tokens":
-        abl.load_state_dict(base.state_dict(), strict=switch != "merge_tokens")
+    twin = from_preset("tiny", **switch).eval()
+    missing, unexpected = twin.load_state_dict(base.state_dict(), strict=False)
+    assert all(k.startswith("encoder.level_embedding.") for k in unexpected)   # no merges: one image level
+    assert all(k == "latent_tokens" for k in missing)
+    return base, twin
+
+
+def _features(tok, x):
     with torch.no_grad():
-        za = abl.encode(x)[1]["latent"]
-        zb = base.encode(x)[1]["latent"]
-    assert za.shape == zb.shape == (2, 32, 8)
-    assert not torch.allclose(za, zb)
+        return tok.encoder.patch_embed(tok.pixel_encoder((x - tok.imnet_mean) / tok.imnet_std))   # (B, W, 8, 8)
 
 
-def test_merge_off_has_a_single_image_level():
-    cfg = ResTokConfig(merge_tokens=False)
-    assert cfg.merge_layers == []
-    tok = from_preset("tiny", merge_tokens=False)
-    assert len(tok.encoder.level_embedding) == 1
-    _, info = tok.encode(torch.rand(1, 3, 32, 32))
-    assert [t.shape[1] for t in info["image_tokens"]] == [64]
+def test_residual_latent_switch_pools_what_the_coarser_levels_left():
+    base, twin = _twin(residual_latent_tokens=False)
+    f = _features(base, torch.rand(2, 3, 32, 32))
+    mean = f.mean((2, 3), keepdim=True)                                           # level 0: one 1×1 cell
+    level1 = lambda t: t.encoder.init_latents(f)[:, 1:2]                          # level 1: one token, a 1×1 grid
+    with torch.no_grad():
+        torch.testing.assert_close(level1(twin), mean.flatten(2).transpose(1, 2))  # the whole map again
+        torch.testing.assert_close(level1(base), torch.zeros_like(mean.flatten(2).transpose(1, 2)), atol=1e-6, rtol=0)
+        torch.testing.assert_close(base.encoder.init_latents(f)[:, 2:4],          # level 2: a 1×2 grid of the residual
+                                   F.adaptive_avg_pool2d(f - mean, (1, 2)).flatten(2).transpose(1, 2))
 
 
-def test_presets_and_overrides():
-    with pytest.raises(ValueError, match="unknown tokenizer preset"):
-        from_preset("restok_xl")
-    with pytest.raises(ValueError, match="unknown ResTokConfig field"):
-        from_preset("tiny", num_tokens=16)
-    with pytest.raises(ValueError, match="power of two"):
-        from_preset("tiny", num_latent_tokens=24)
-    tok = from_preset("tiny", num_latent_tokens=16, codebook_size=64)
-    assert tok.encode(torch.rand(1, 3, 32, 32))[0].shape == (1, 16, 8)
+def test_flat_latents_are_one_dimensional_area_pooling():
+    base, twin = _twin(latent_hierarchy=False)
+    f = _features(base, torch.rand(2, 3, 32, 32))
+    with torch.no_grad():
+        flat = F.interpolate(f.flatten(2), size=32, mode="area").transpose(1, 2)   # (B, 32, W)
+        torch.testing.assert_close(twin.encoder.init_latents(f), flat)
+        assert not torch.allclose(base.encoder.init_latents(f), flat)
+
+
+def _merges(monkeypatch, tok, x):
+    "The (block size, residual flag) of every merge `tok.encode(x)` performs."
+    import restok_nb.layers as L
+    seen, real = [], L.merge_coarse
+    monkeypatch.setattr(L, "merge_coarse", lambda x, n, residual=True, *a, **k: seen.append((n, residual)) or real(x, n, residual, *a, **k))
+    with torch.no_grad():
+        info = tok.encode(x)[1]
+    return seen, [t.shape[1] for t in info["image_tokens"]]
+
+
+def test_merge_and_residual_image_switches(monkeypatch):
+    x = torch.rand(2, 3, 32, 32)
+    base, no_residual = _twin(residual_image_tokens=False)
+    _, no_merge = _twin(merge_tokens=False)
+    assert _merges(monkeypatch, base, x) == ([(64, True), (32, True), (16, True)], [8, 16, 32, 64])
+    assert _merges(monkeypatch, no_residual, x) == ([(64, False), (32, False), (16, False)], [8, 16, 32, 64])
+    assert _merges(monkeypatch, no_merge, x) == ([], [64])                     # one 8×8 image block, never merged
+
+
+def test_learnable_latent_tokens_ignore_the_image():
+    base, twin = _twin(learnable_latent_tokens=True)
+    assert twin.latent_tokens.shape == (32, base.config.width)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        twin.encoder.init_latents = lambda feat: (_ for _ in ()).throw(AssertionError("pooled latents used"))
+        assert twin.encode(x)[1]["latent"].shape == (2, 32, 8)

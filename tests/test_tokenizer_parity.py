@@ -46,8 +46,16 @@ def test_latent_and_zq(case):
 def test_pixel_encoder_and_ln_post(case):
     tok, io, z_q, info = case
     x = (io["input"] - tok.imnet_mean) / tok.imnet_std
-    with torch.no_grad():
-        assert max_rel_err(tok.pixel_encoder(x), io["pixel_encoder_out"]) <= TOL
+    seen = []
+    hook = tok.encoder.ln_post.register_forward_hook(lambda module, args, out: seen.append(out))
+    try:
+        with torch.no_grad():
+            assert max_rel_err(tok.pixel_encoder(x), io["pixel_encoder_out"]) <= TOL
+            tok.encode(io["input"])
+    finally:
+        hook.remove()
+    assert len(seen) == 1 and seen[0].shape == io["encoder_ln_post_out"].shape      # (B, N, width), before the reshape
+    assert max_rel_err(seen[0], io["encoder_ln_post_out"]) <= TOL
 
 
 def test_decode_every_stored_prefix(case):

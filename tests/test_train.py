@@ -217,4 +217,5 @@ def test_image_folder_pipeline_with_a_corrupt_file(tmp_path):
         warnings.simplefilter("ignore")
         summary = run_pipeline(c, log=lambda m: None)
     assert summary["tokenizer"]["heldout_images"] == 8 and summary["generator"]["samples"] == 2
-    assert "rfid" not in summary["tokenizer"]                                   # no classifier for your own data
+    assert summary["tokenizer"]["rfid"] >= 0                                    # your own data gets a judge classifier too
+    assert 0 <= summary["generator"]["class_accuracy"] <= 1 and summary["generator"]["fid"] >= 0

@@ -12,10 +12,9 @@ import papermill as pm
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET_S = 180            # CI's limit for one tutorial at smoke size
-SECONDS: dict[str, float] = {}
+SECONDS: dict[str, float] = {}   # printed, not asserted: speed is measured by benchmarks/, never by a timed test
 # the only widgets an executed tutorial may keep: the training progress bars of tqdm.auto (restok_nb.train);
-# the tools' own controls are built offline in static mode and never reach papermill
+# the tools build no widget at all in static mode, so none reaches papermill
 TQDM_MODELS = {"HBoxModel", "HTMLModel", "FloatProgressModel", "LayoutModel", "ProgressStyleModel", "HTMLStyleModel",
                "DescriptionStyleModel"}
 
@@ -28,7 +27,7 @@ def runs(tmp_path_factory):
 
 
 def run(name: str, out: Path, min_pictures: int = 2, tag: str = "", **parameters) -> dict:
-    "Execute tutorials/`name`.ipynb with papermill; check time, pictures and widget state; return the executed notebook."
+    "Execute tutorials/`name`.ipynb with papermill; check pictures and widget state; return the executed notebook."
     t0 = time.time()
     done = out / f"{name}{tag}.ipynb"
     pm.execute_notebook(str(ROOT / "tutorials" / f"{name}.ipynb"), str(done), parameters=parameters,
@@ -43,7 +42,6 @@ def run(name: str, out: Path, min_pictures: int = 2, tag: str = "", **parameters
     models = {m["model_name"] for m in nb["metadata"].get("widgets", {}).get(
         "application/vnd.jupyter.widget-state+json", {}).get("state", {}).values()}
     assert models <= TQDM_MODELS, f"{name}: the executed notebook carries the state of widgets {models - TQDM_MODELS}"
-    assert seconds < BUDGET_S, f"{name} took {seconds:.0f} s at smoke size (CI budget {BUDGET_S} s)"
     return nb
 
 
