@@ -17,9 +17,9 @@ from .data import DATASETS, BUILT_IN
 from .image_files import ON_DISK
 
 # %% auto 0
-__all__ = ['STAGES', 'PRECISIONS', 'ABLATIONS', 'RECIPES', 'WhatToTrain', 'TokenizerRecipe', 'GeneratorRecipe', 'RunSettings',
-           'TrainConfig', 'ConfigError', 'config_from_dict', 'tokenizer_config', 'generator_config', 'validate',
-           'config_from_params']
+__all__ = ['STAGES', 'PRECISIONS', 'ABLATIONS', 'RECIPES', 'NATURAL_IMAGES', 'DATASET_RECIPES', 'WhatToTrain', 'TokenizerRecipe',
+           'GeneratorRecipe', 'RunSettings', 'TrainConfig', 'ConfigError', 'config_from_dict', 'tokenizer_config',
+           'generator_config', 'validate', 'config_from_params']
 
 # %% ../nbs/15_config.ipynb
 STAGES = ("tokenizer", "generator", "all")
@@ -41,7 +41,7 @@ class WhatToTrain:
 @dataclass
 class TokenizerRecipe:
     "How the tokenizer is trained."
-    steps: int = 600                     # tokenizer optimiser steps
+    steps: int = 500                     # tokenizer optimiser steps
     batch_size: int = 32                 # images per step and process (before accumulation)
     grad_accum: int = 1                  # micro-batches accumulated per optimiser step
     lr: float = 1e-3                     # peak AdamW learning rate
@@ -250,12 +250,17 @@ RECIPES: dict[str, dict] = {
 }
 
 # %% ../nbs/15_config.ipynb
+NATURAL_IMAGES = ("photos", "cifar10", "cifar100", "folder", "webdataset")
+DATASET_RECIPES: dict[str, dict] = {("tiny", name): dict(steps=1500, eval_every=300) for name in NATURAL_IMAGES}
+
+# %% ../nbs/15_config.ipynb
 def config_from_params(params: dict, log: Callable = print) -> TrainConfig:
     "A `TrainConfig` from user parameters (None = not set) on top of the preset's recipe."
     params = {k: v for k, v in params.items() if v is not None}
     preset = params.get("preset", "tiny")
     _choices("preset", preset, sorted(RECIPES))
     recipe = dict(RECIPES[preset])
+    recipe.update(DATASET_RECIPES.get((preset, params.get("dataset", recipe.get("dataset", "digits"))), {}))
     for net, weights in (("vf_teacher", "vf_weights"), ("perceptual_net", "perceptual_weights")):
         if recipe.get(net) and not params.get(weights) and net not in params:
             log(f"note: the {preset} recipe uses {net}={recipe[net]!r}; pass {weights}=<local file> to enable it "

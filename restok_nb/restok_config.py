@@ -14,7 +14,7 @@ __all__ = ['PRESETS', 'ResTokConfig', 'build_config', 'preset_config', 'make_con
 # %% ../nbs/04_restok_config.ipynb
 @dataclass
 class ResTokConfig:
-    "Every size and switch of a ResTok tokenizer (sizes default to the `tiny` CPU preset)."
+    "Every size and switch of a ResTok tokenizer (small sizes, the paper's switches; presets below)."
     image_size: int = 32             # input images are image_size × image_size, values in [0, 1]
     width: int = 128                 # ViT width of encoder and decoder
     enc_layers: int = 4              # ViT encoder layers
@@ -112,7 +112,9 @@ def preset_config(cls, presets: dict[str, dict], name: str, overrides: dict, wha
 
 # %% ../nbs/04_restok_config.ipynb
 PRESETS: dict[str, dict] = {
-    "tiny": dict(clustering_vq=True, zero_init_embeddings=True),   # CPU-minutes training aids (above)
+    "tiny": dict(clustering_vq=True, zero_init_embeddings=True,   # CPU-minutes training aids (above)
+                 pixel_channel_mult=(1, 1, 1, 1), pixel_num_res_blocks=1, hierarchy_stages=3, rope_base=100.0,
+                 legacy_token_layout=False, learnable_dec_image_tokens=False),   # a 4 × 4 grid: half the step
     "restok_b_128": dict(image_size=256, width=768, enc_layers=12, dec_layers=12, num_heads=12, num_latent_tokens=128,
                          codebook_size=8192, pixel_channels=128, pixel_channel_mult=(1, 1, 2, 2, 4)),
     "restok_l_128": dict(image_size=256, width=1024, enc_layers=24, dec_layers=24, num_heads=16, num_latent_tokens=128,

@@ -81,11 +81,15 @@ def test_eval_mode_keeps_all_tokens(tok):
     assert out["num_tokens"].tolist() == [32, 32]
 
 
+GRID_8 = dict(pixel_channel_mult=(1, 2, 2), pixel_num_res_blocks=2, hierarchy_stages=4)   # 8×8 tokens, 3 merges
+
+
 def _twin(**switch):
-    "A tiny tokenizer with one ablation switch flipped and otherwise the weights of the plain one: (plain, twin)."
+    """A small tokenizer (8×8 token grid merged three times, like the paper's) with one ablation switch flipped and
+    otherwise the weights of the plain one: (plain, twin). `tiny` itself is 4×4 with two merges."""
     torch.manual_seed(0)
-    base = from_preset("tiny").eval()
-    twin = from_preset("tiny", **switch).eval()
+    base = from_preset("tiny", **GRID_8).eval()
+    twin = from_preset("tiny", **GRID_8, **switch).eval()
     missing, unexpected = twin.load_state_dict(base.state_dict(), strict=False)
     assert all(k.startswith("encoder.level_embedding.") for k in unexpected)   # no merges: one image level
     assert all(k == "latent_tokens" for k in missing)

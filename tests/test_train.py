@@ -219,3 +219,17 @@ def test_image_folder_pipeline_with_a_corrupt_file(tmp_path):
     assert summary["tokenizer"]["heldout_images"] == 8 and summary["generator"]["samples"] == 2
     assert summary["tokenizer"]["rfid"] >= 0                                    # your own data gets a judge classifier too
     assert 0 <= summary["generator"]["class_accuracy"] <= 1 and summary["generator"]["fid"] >= 0
+
+
+def test_photos_recipe_smoke(tmp_path):
+    "`-p dataset photos`: the natural-image recipe end to end, at smoke size (the CI's photos run)."
+    from restok_nb.config import DATASET_RECIPES, config_from_params
+    full = config_from_params(dict(dataset="photos"), log=lambda m: None)
+    assert (full.steps, full.eval_every) == (DATASET_RECIPES["tiny", "photos"]["steps"],
+                                             DATASET_RECIPES["tiny", "photos"]["eval_every"])
+    sizes = {k: v for k, v in dataclasses.asdict(small(tmp_path / "run")).items() if k != "dataset"}
+    c = config_from_params(dict(sizes, dataset="photos", eval_images=40), log=lambda m: None)
+    summary = run_pipeline(c, log=lambda m: None)
+    tok, gen = summary["tokenizer"], summary["generator"]
+    assert tok["heldout_images"] == 40 and len(tok["codes_used"]) == 6 and tok["psnr"] > 5
+    assert 0 <= gen["class_accuracy"] <= 1 and gen["samples"] == 20 and gen["fid"] >= 0   # 10 photographs × 2

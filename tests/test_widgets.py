@@ -230,10 +230,11 @@ def test_mask_viewer(tok, har, mode):
     assert np.isnan(gen).sum() == int((~har_mask(32, 4).isfinite()).sum())
     png = shown(mv)
     mv.controls["merges"].value = 0
-    assert pixels(mv.axes[0]).shape == (64 + 32, 64 + 32)      # before any merge: 8×8 image tokens, then N
+    g = tok.config.grid_size                                     # tiny: 4
+    assert pixels(mv.axes[0]).shape == (g * g + 32, g * g + 32)  # before any merge: g×g image tokens, then N
     assert np.array_equal(pixels(mv.axes[1]), gen, equal_nan=True)
     ticks = [t.get_text() for t in mv.axes[0].get_xticklabels()]
-    assert ticks[0] == "img 8×8" and ticks[-1] == "L5"           # blocks labelled: the image grid, the levels
+    assert ticks[0] == f"img {g}×{g}" and ticks[-1] == "L5"      # blocks labelled: the image grid, the levels
     if mode == "interactive":
         assert shown(mv) != png
     only_gen = build(lambda m: mask_viewer(generator=har.cfg, mode=m), mode)   # a config is enough
