@@ -27,7 +27,7 @@ from .runs import (Run, save_checkpoint, list_checkpoints, latest_checkpoint, sa
 
 # %% auto 0
 __all__ = ['lr_at', 'make_ema', 'step_generator', 'batch_stream', 'resume_stage', 'save_stage', 'optimizer_step', 'train_loop',
-           'check_in_sync', 'run_dataset', 'first_images', 'heldout_psnr', 'TokenizerTraining', 'train_tokenizer',
+           'check_in_sync', 'run_dataset', 'spread_images', 'heldout_psnr', 'TokenizerTraining', 'train_tokenizer',
            'GeneratorTraining', 'train_generator']
 
 # %% ../nbs/17_loops.ipynb
@@ -190,14 +190,12 @@ def run_dataset(c: TrainConfig, split: str, augment: bool):
     return make_dataset(c.dataset, split=split, image_size=c.image_size, data_dir=c.data_dir or None,
                         augment=augment and c.dataset not in IN_MEMORY)
 
-def first_images(ds, n: int) -> torch.Tensor:
-    "The first `n` images of a dataset (any kind) as one tensor."
-    if isinstance(ds, TensorImages): return ds.images[:n]
-    xs = []
-    for x, _ in ds:
-        xs.append(x)
-        if len(xs) == n: break
-    return torch.stack(xs)
+def spread_images(ds, n: int) -> torch.Tensor:
+    "`n` images spread evenly over a dataset, as one tensor (a stream without a length: its first `n`)."
+    if not hasattr(ds, "__len__"):
+        return torch.stack([x for (x, _), _ in zip(ds, range(n))])
+    idx = torch.linspace(0, len(ds) - 1, min(n, len(ds))).long()       # held-out sets are often sorted by class
+    return ds.images[idx] if isinstance(ds, TensorImages) else torch.stack([ds[int(i)][0] for i in idx])
 
 @torch.no_grad()
 def heldout_psnr(tok: ResTok, x: torch.Tensor, num_tokens: int | None = None) -> float:
@@ -248,7 +246,7 @@ def _prepare(self: TokenizerTraining, model, opt, weights: dict, state: dict):
     self.model, self.opt = run.acc.prepare(model, opt)
     if self.disc is not None: self.disc, self.d_opt = run.acc.prepare(self.disc, self.d_opt)
     if self.ema is not None: self.ema.to(run.device)
-    self.held_x = first_images(run_dataset(c, "test", augment=False), 64).to(run.device)
+    self.held_x = spread_images(run_dataset(c, "test", augment=False), 64).to(run.device)
     flip = c.dataset in MIRROR_SAFE                                # a mirrored digit is another symbol
     self.stream = batch_stream(run_dataset(c, "train", augment=True), c.batch_size, c.seed, self.start * c.grad_accum,
                                run.rank, run.world, flip, c.num_workers)
