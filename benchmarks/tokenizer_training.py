@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from har_vs_ar import cpu_name  # noqa: E402  (the shared machine description)
 
 SNIPPET = r"""
 import json, sys, time, torch
@@ -56,14 +58,6 @@ print("RESULT " + json.dumps(dict(
 """
 
 
-def cpu_name() -> str:
-    "The CPU's model name (Linux), else what `platform` knows."
-    try:
-        return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def worktree(ref: str) -> Path:
     "A checkout of `ref` beside the repository (made once, reused)."
     path = Path(tempfile.gettempdir()) / f"restok_nb_{ref}"
@@ -77,6 +71,7 @@ def run_side(code_dir: Path, dataset: str, threads: int, stage: str) -> dict:
     "One fresh process running the pipeline of `code_dir` with its default recipe on `dataset`."
     out = Path(tempfile.mkdtemp(prefix="restok_bench_"))
     params = dict(dataset=dataset, stage=stage, resume=False, out_dir=str(out / "run"))
+    if stage == "tokenizer": params["eval_every"] = 0                # throughput alone: no held-out checks
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(code_dir)}
     proc = subprocess.run([sys.executable, "-c", SNIPPET, str(threads), json.dumps(params)], cwd=code_dir, env=env,
                           capture_output=True, text=True)

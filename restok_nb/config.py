@@ -251,7 +251,7 @@ RECIPES: dict[str, dict] = {
 
 # %% ../nbs/15_config.ipynb
 NATURAL_IMAGES = ("photos", "cifar10", "cifar100", "folder", "webdataset")
-DATASET_RECIPES: dict[str, dict] = {("tiny", name): dict(steps=1500, eval_every=300) for name in NATURAL_IMAGES}
+DATASET_RECIPES: dict[tuple[str, str], dict] = {("tiny", name): dict(steps=1500, eval_every=300) for name in NATURAL_IMAGES}
 
 # %% ../nbs/15_config.ipynb
 def config_from_params(params: dict, log: Callable = print) -> TrainConfig:
@@ -260,7 +260,7 @@ def config_from_params(params: dict, log: Callable = print) -> TrainConfig:
     preset = params.get("preset", "tiny")
     _choices("preset", preset, sorted(RECIPES))
     recipe = dict(RECIPES[preset])
-    recipe.update(DATASET_RECIPES.get((preset, params.get("dataset", recipe.get("dataset", "digits"))), {}))
+    recipe.update(DATASET_RECIPES.get((preset, params.get("dataset", recipe.get("dataset", WhatToTrain.dataset))), {}))
     for net, weights in (("vf_teacher", "vf_weights"), ("perceptual_net", "perceptual_weights")):
         if recipe.get(net) and not params.get(weights) and net not in params:
             log(f"note: the {preset} recipe uses {net}={recipe[net]!r}; pass {weights}=<local file> to enable it "

@@ -14,7 +14,7 @@ from .levels import (level_sizes, level_slices, level_grids, prefix_lengths, all
 from .layers import TransformerBlock, ResidualMergingBlock, rope_2d, encoder_positions, decoder_positions
 from .quantizer import VectorQuantizer
 from .pixel_cnn import PixelEncoder, PixelDecoder
-from .restok_config import ResTokConfig, PRESETS, make_config
+from .restok_config import ResTokConfig, make_config
 
 # %% auto 0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'encoder_stages', 'ResTokEncoder', 'ResTokDecoder', 'ResTok', 'from_preset']

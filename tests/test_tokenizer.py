@@ -3,7 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from restok_nb.tokenizer import ResTokConfig, from_preset
+from restok_nb.restok_config import ResTokConfig
+from restok_nb.tokenizer import from_preset
 
 
 @pytest.fixture(scope="module")
