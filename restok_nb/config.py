@@ -251,7 +251,9 @@ RECIPES: dict[str, dict] = {
 
 # %% ../nbs/15_config.ipynb
 NATURAL_IMAGES = ("photos", "cifar10", "cifar100", "folder", "webdataset")
-DATASET_RECIPES: dict[tuple[str, str], dict] = {("tiny", name): dict(steps=1500, eval_every=300) for name in NATURAL_IMAGES}
+DATASET_RECIPES: dict[tuple[str, str], dict] = {
+    ("tiny", name): dict(steps=3000, batch_size=16, warmup_steps=200, quantizer_warmup=200, eval_every=600)
+    for name in NATURAL_IMAGES}
 
 # %% ../nbs/15_config.ipynb
 def config_from_params(params: dict, log: Callable = print) -> TrainConfig:

@@ -33,8 +33,10 @@ class VectorQuantizer(nn.Module):
                  entropy_loss_ratio: float = 0.0,  # weight of the entropy loss (0 in the paper)
                  use_l2_norm: bool = True,
                  clustering_vq: bool = False,  # re-anchor rarely used codes on encoder outputs (CVQ-VAE)
-                 decay: float = 0.99):  # EMA decay of the code-usage estimate for `clustering_vq`
+                 decay: float = 0.99,  # EMA decay of the code-usage estimate for `clustering_vq`
+                 entropy_per_level: bool = False):  # the entropy loss over each level's tokens apart (not in the paper)
         super().__init__()
+        self.entropy_per_level = entropy_per_level
         self.codebook_size, self.token_size = codebook_size, token_size
         self.commitment_cost, self.entropy_loss_ratio, self.use_l2_norm = commitment_cost, entropy_loss_ratio, use_l2_norm
         self.embedding = nn.Embedding(codebook_size, token_size)
@@ -69,8 +71,14 @@ def _losses(self: VectorQuantizer, z: torch.Tensor,  # (B, N, C) normalised enco
            ) -> dict:
     commitment = self.commitment_cost * torch.mean((z_q.detach() - z) ** 2)
     codebook = torch.mean((z_q - z.detach()) ** 2)
-    ent = (self.entropy_loss_ratio * entropy_loss(d) if self.entropy_loss_ratio > 0
-           else torch.zeros((), device=z.device))
+    if self.entropy_loss_ratio <= 0:
+        ent = torch.zeros((), device=z.device)
+    elif self.entropy_per_level:                              # every level spread over the codebook, not just the long ones
+        d3 = d.view(*z.shape[:2], -1)                         # (B, N, K)
+        ent = self.entropy_loss_ratio * torch.stack([entropy_loss(d3[:, s].flatten(0, 1))
+                                                     for s in level_slices(z.shape[1])]).mean()
+    else:
+        ent = self.entropy_loss_ratio * entropy_loss(d)
     return dict(quantizer_loss=commitment + codebook + ent, commitment_loss=commitment,
                 codebook_loss=codebook, entropy_loss=ent)
 

@@ -34,6 +34,7 @@ class ResTokConfig:
     learnable_latent_tokens: bool = False  # TiTok-style learned latent queries instead of pooling
     commitment_cost: float = 0.25    # β of the commitment loss
     entropy_loss_ratio: float = 0.0  # weight of the quantizer entropy loss
+    entropy_per_level: bool = False  # the entropy loss level by level (not in the paper)
     use_l2_norm: bool = True         # L2-normalise tokens and codes
     clustering_vq: bool = False      # re-anchor rarely used codes on encoder outputs (fights codebook collapse)
     zero_init_embeddings: bool = False  # start level embeddings and mask tokens at 0 (small models; see "Presets")
@@ -48,6 +49,7 @@ class ResTokConfig:
     decoder_feature_supervision: bool = False  # extra `feat_mask_token` queries for VF alignment of the decoder
     legacy_token_layout: bool = True  # the released weights' reshape quirk before `conv_out` (reference `is_legacy`)
     learnable_dec_image_tokens: bool = True  # decoder image queries: one learned `mask_token`; False: the tokens unpooled
+    level_norm: bool = False         # standardise each level's vectors over the batch before quantizing (not in the paper)
 
     def __post_init__(self):
         self.pixel_channel_mult = tuple(self.pixel_channel_mult)
@@ -114,7 +116,8 @@ def preset_config(cls, presets: dict[str, dict], name: str, overrides: dict, wha
 PRESETS: dict[str, dict] = {
     "tiny": dict(clustering_vq=True, zero_init_embeddings=True,   # CPU-minutes training aids (above)
                  pixel_channel_mult=(1, 1, 1, 1), pixel_num_res_blocks=1, hierarchy_stages=3, rope_base=100.0,
-                 legacy_token_layout=False, learnable_dec_image_tokens=False),   # a 4 × 4 grid: half the step
+                 legacy_token_layout=False, learnable_dec_image_tokens=False,    # a 4 × 4 grid: half the step
+                 level_norm=True, entropy_loss_ratio=0.003, entropy_per_level=True),  # every level uses the codebook
     "restok_b_128": dict(image_size=256, width=768, enc_layers=12, dec_layers=12, num_heads=12, num_latent_tokens=128,
                          codebook_size=8192, pixel_channels=128, pixel_channel_mult=(1, 1, 2, 2, 4)),
     "restok_l_128": dict(image_size=256, width=1024, enc_layers=24, dec_layers=24, num_heads=16, num_latent_tokens=128,

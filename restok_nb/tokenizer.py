@@ -51,6 +51,8 @@ class ResTokEncoder(nn.Module):
         self.level_embedding = nn.ParameterList(nn.Parameter(scale * torch.randn(1, W)) for _ in range(len(cfg.merge_layers) + 1))
         self.latent_token_level_embedding = nn.ParameterList(nn.Parameter(scale * torch.randn(1, W)) for _ in self.S)
         self.conv_out = nn.ModuleList(nn.Conv2d(W, cfg.token_size, kernel_size=1) for _ in self.S)
+        if cfg.level_norm:                                           # not in the paper: see "Standardised levels" below
+            self.level_norm = nn.ModuleList(nn.BatchNorm2d(cfg.token_size, affine=False) for _ in self.S)
 
 # %% ../nbs/05_tokenizer.ipynb
 @patch
@@ -114,8 +116,17 @@ def _project_tokens(self: ResTokEncoder, x: torch.Tensor,  # (B, L, W) output of
     N = self.cfg.num_latent_tokens
     lat = self.ln_post(x[:, -N:])                                    # (B, N, W)
     grid = lat.reshape(B, W, N, 1) if self.cfg.legacy_token_layout else lat.transpose(1, 2)[..., None]  # (B, W, N, 1)
-    z = torch.cat([conv(grid[:, :, s]) for conv, s in zip(self.conv_out, level_slices(N))], dim=2)  # (B, C, N, 1)
-    return z.squeeze(-1).transpose(1, 2)
+    z = [conv(grid[:, :, s]) for conv, s in zip(self.conv_out, level_slices(N))]  # per level (B, C, n_i, 1)
+    if self.cfg.level_norm: z = [_standardise(bn, zi) for bn, zi in zip(self.level_norm, z)]
+    return torch.cat(z, dim=2).squeeze(-1).transpose(1, 2)
+
+# %% ../nbs/05_tokenizer.ipynb
+def _standardise(bn: nn.BatchNorm2d, z: torch.Tensor,  # (B, C, n, 1) one level's vectors
+                ) -> torch.Tensor:
+    "`bn(z)`, with the running statistics when the batch holds a single vector (training on batch 1)."
+    if bn.training and z.shape[0] * z.shape[2] == 1:
+        return F.batch_norm(z, bn.running_mean, bn.running_var, training=False, eps=bn.eps)
+    return bn(z)
 
 # %% ../nbs/05_tokenizer.ipynb
 @patch
@@ -236,8 +247,8 @@ class ResTok(nn.Module):
         if cfg.zero_init_embeddings:   # let the image, not the learned embeddings, dominate at init
             for name, p in self.named_parameters():
                 if "level_embedding" in name or "mask_token" in name: nn.init.zeros_(p)
-        self.quantize = VectorQuantizer(cfg.codebook_size, cfg.token_size, cfg.commitment_cost,
-                                        cfg.entropy_loss_ratio, cfg.use_l2_norm, cfg.clustering_vq)
+        self.quantize = VectorQuantizer(cfg.codebook_size, cfg.token_size, cfg.commitment_cost, cfg.entropy_loss_ratio,
+                                        cfg.use_l2_norm, cfg.clustering_vq, entropy_per_level=cfg.entropy_per_level)
         self.register_buffer("imnet_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("imnet_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 

@@ -283,9 +283,9 @@ def project_path(path: str | os.PathLike) -> Path:
 
 # %% ../nbs/18_train.ipynb
 def load_or_train(run_dir: str | os.PathLike,  # run folder of `restok_nb.train` (README's main job writes _runs/train)
-                  steps: int = 600,  # tokenizer and generator steps, if they have to be trained
+                  steps: int | None = None,  # tokenizer and generator steps if they have to be trained; None: the recipe's
                   stage: str = "all",  # "all": tokenizer and generator; "tokenizer": the tokenizer only
-                  log=print, **params,  # more `restok_nb.train` parameters for a training run
+                  log=print, **params,  # more `restok_nb.train` parameters for a training run (e.g. dataset="photos")
                  ) -> tuple[ResTok, HARGenerator | None]:
     "The tokenizer and HAR generator of `run_dir` (eval mode; no generator for `stage='tokenizer'`), trained there first if missing."
     if stage not in ("all", "tokenizer"):
@@ -293,11 +293,13 @@ def load_or_train(run_dir: str | os.PathLike,  # run folder of `restok_nb.train`
     run_dir = project_path(run_dir)
     stages = ("tokenizer", "generator") if stage == "all" else ("tokenizer",)
     if not all((run_dir / s / "done.json").is_file() for s in stages):
-        quick = steps < 100   # a smoke run: short warm-ups and a small evaluation
+        given = {} if steps is None else dict(steps=steps, gen_steps=steps)
+        quick = steps is not None and steps < 100   # a smoke run: short warm-ups and a small evaluation
         small = dict(warmup_steps=steps // 4, quantizer_warmup=steps // 4, gen_warmup_steps=steps // 4, eval_images=64,
                      eval_samples_per_class=2, classifier_steps=20, batch_size=8, gen_batch_size=16, eval_every=0) if quick else {}
-        log(f"no trained {' and '.join(stages)} in {run_dir}: training the tiny recipe ({steps} steps each)")
-        run_pipeline(config_from_params({"gen_steps": steps, **small, **params, "steps": steps, "stage": stage,
-                                         "out_dir": str(run_dir)}, log), log)
+        c = config_from_params({**given, **small, **params, "stage": stage, "out_dir": str(run_dir)}, log)
+        log(f"no trained {' and '.join(stages)} in {run_dir}: training the tiny recipe on {c.dataset} "
+            f"({c.steps} tokenizer steps{f', {c.gen_steps} generator steps' if stage == 'all' else ''})")
+        run_pipeline(c, log)
     return (load_tokenizer(run_dir / "tokenizer"),
             load_generator(run_dir / "generator") if stage == "all" else None)

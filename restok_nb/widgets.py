@@ -151,15 +151,19 @@ def _entropy_table(stats: dict[str, list[dict]], N: int) -> str:
 class EntropyDashboard(Tool):
     "Per-level code usage, entropy (bits) and perplexity of one tokenizer, or two side by side."
     def __init__(self, tokenizer: ResTok, images: torch.Tensor, other: ResTok | None = None, names=None,
-                 batch_size: int = 128, mode: str | None = None):
+                 batch_size: int = 128, mode: str | None = None, other_images: torch.Tensor | None = None):
         toks = [tokenizer] + ([other] if other is not None else [])
+        if other_images is not None and (other is None or len(other_images) != len(images)):
+            raise ValueError("other_images are the second tokenizer's images: pass `other` too, and as many images "
+                             f"as `images` ({len(images)}; got {len(other_images)}) so the ceilings agree")
+        imgs = [images, images if other_images is None else other_images]
         if len({t.num_tokens for t in toks}) > 1:
             raise ValueError(f"the tokenizers have different numbers of tokens {[t.num_tokens for t in toks]}")
         self.names = list(names) if names is not None else (["tokenizer"] if other is None else
                                                             _config_names(tokenizer.config, other.config))
         if len(self.names) != len(toks):
             raise ValueError(f"{len(toks)} tokenizer(s) but names {self.names}")
-        self.ids = {n: _code_ids(t, images, batch_size) for n, t in zip(self.names, toks)}
+        self.ids = {n: _code_ids(t, im, batch_size) for n, t, im in zip(self.names, toks, imgs)}
         self.stats = {n: level_code_stats(self.ids[n], t.config.codebook_size) for n, t in zip(self.names, toks)}
         self.num_images, self.codebook_size, self.N = len(images), max(t.config.codebook_size for t in toks), tokenizer.num_tokens
         S = level_sizes(self.N)
@@ -197,9 +201,11 @@ def entropy_dashboard(tokenizer: ResTok,  # any ResTok (eval mode)
                       images: torch.Tensor,  # (B, 3, H, W) in [0, 1], encoded in batches of `batch_size`
                       other: ResTok | None = None,  # a second tokenizer to compare (same number of tokens)
                       names: list[str] | None = None,  # one name per tokenizer (default: how their configs differ)
-                      batch_size: int = 128, mode: str | None = None) -> EntropyDashboard:
+                      batch_size: int = 128, mode: str | None = None,
+                      other_images: torch.Tensor | None = None,  # `other`'s own images (e.g. another dataset); default: `images`
+                     ) -> EntropyDashboard:
     "Code usage histograms, entropy in bits and perplexity per level; two tokenizers side by side with `other`."
-    return EntropyDashboard(tokenizer, images, other, names, batch_size, mode)
+    return EntropyDashboard(tokenizer, images, other, names, batch_size, mode, other_images)
 
 # %% ../nbs/21_widgets.ipynb
 def _sampler_widgets(v: dict, class_names: list[str], gcfg: GPTConfig) -> dict[str, W.ValueWidget]:

@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / "tutorials" / "07_ablation.ipynb"
 SMOKE = dict(steps=8, gen_steps=8, batch_size=8, gen_batch_size=16, warmup_steps=2, quantizer_warmup=2,
-             gen_warmup_steps=2, eval_samples_per_class=2, variants="restok,flat")
+             gen_warmup_steps=2, eval_samples_per_class=2, variants="restok,flat", dataset="digits,photos")
 
 
 def test_ablation_smoke(tmp_path):
@@ -16,16 +16,25 @@ def test_ablation_smoke(tmp_path):
     pm.execute_notebook(str(NB), str(tmp_path / "out.ipynb"), parameters=dict(SMOKE, out_dir=str(out),
                         results_json=str(tmp_path / "copy.json")), cwd=str(ROOT), kernel_name="python3", progress_bar=False)
     res = json.loads((out / "ablation.json").read_text())
-    assert [(r["variant"], r["generator"]) for r in res["rows"]] == [("restok", "har"), ("restok", "ar"), ("flat", "har"), ("flat", "ar")]
+    runs = [(d, v, g) for d in ("digits", "photos") for v in ("restok", "flat") for g in ("har", "ar")]
+    assert [(r["dataset"], r["variant"], r["generator"]) for r in res["rows"]] == runs
     for r in res["rows"]:
         assert len(r["code_entropy_bits"]) == 6 and r["forward_passes"] == (7 if r["generator"] == "har" else 32)
-        assert r["samples"] == 20 and 0 <= r["class_accuracy"] <= 1 and r["gfid"] >= 0
-    claims = {v["claim"] for v in res["verdicts"]}
-    assert "residuals lower the code entropy" in claims and "HAR matches AR with fewer passes (flat)" in claims
+        assert r["samples"] == 20 and 0 <= r["class_accuracy"] <= 1 and r["gfid"] >= 0 and r["tokenizer_steps"] == 8
+    claims = {(v["dataset"], v["claim"]) for v in res["verdicts"]}
+    for d in ("digits", "photos"):
+        assert (d, "residuals lower the code entropy") in claims and (d, "HAR matches AR with fewer passes (flat)") in claims
     assert json.loads((tmp_path / "copy.json").read_text()) == res
-    assert (out / "ablation.md").read_text().count("\n") == 6          # header, rule, 4 rows
-    # the AR runs reuse the HAR runs' tokenizers (one tokenizer per variant)
-    assert (out / "restok" / "ar" / "tokenizer").is_symlink()
+    assert (out / "ablation.md").read_text().count("\n") == 10         # header, rule, 8 rows
+    # the AR runs reuse the HAR runs' tokenizers (one tokenizer per variant); one judge classifier per dataset
+    assert (out / "photos" / "restok" / "ar" / "tokenizer").is_symlink()
+    assert (out / "digits" / "classifier.safetensors").is_file() and (out / "photos" / "classifier.safetensors").is_file()
+
+
+def test_ablation_default_budget_is_half_of_each_recipe():
+    "steps=0: half the tokenizer steps of each dataset's recipe (digits 500 → 250, photos 1500 → 750)."
+    from restok_nb.config import config_from_params
+    assert [config_from_params(dict(dataset=d), log=lambda m: None).steps // 2 for d in ("digits", "photos")] == [250, 750]
 
 
 def test_ablation_rejects_unknown_variants(tmp_path):

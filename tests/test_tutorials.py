@@ -60,20 +60,31 @@ def test_05_train_your_own_trains_the_shared_model(runs):
     assert "a bad value is refused before anything runs" in text_of(nb)
 
 
+def test_05_train_your_own_on_photos(runs):
+    run("05_train_your_own", runs, tag="_photos", dataset="photos", steps=20, gen_steps=20, batch_size=8,
+        out_dir=str(runs / "photos"))
+    config = json.loads((runs / "photos" / "summary.json").read_text())["config"]
+    assert (config["dataset"], config["steps"]) == ("photos", 20)
+
+
 def test_02_tokenize_and_reconstruct(runs):
-    nb = run("02_tokenize_and_reconstruct", runs, run_dir=str(runs / "train"), train_steps=20, num_images=3)
+    nb = run("02_tokenize_and_reconstruct", runs, min_pictures=5, run_dir=str(runs / "train"), train_steps=20, num_images=3,
+             photos_run_dir=str(runs / "photos"))
     assert "trained 20 steps" in text_of(nb) and "training the tiny recipe" not in text_of(nb)   # reused
+    assert "photos tokenizer: trained 20 steps" in text_of(nb)
 
 
 def test_03_quantizer_and_entropy(runs):
-    nb = run("03_quantizer_and_entropy", runs, run_dir=str(runs / "train"), train_steps=20)
+    nb = run("03_quantizer_and_entropy", runs, run_dir=str(runs / "train"), train_steps=20, photos_run_dir=str(runs / "photos"))
+    assert "levels where photos need more bits than digits" in text_of(nb)
     assert "no trained tokenizer in" in text_of(nb)                   # the ablation was trained (load_or_train)
     assert "no trained tokenizer and generator" not in text_of(nb)    # ... the main model reused
     assert (runs / "train_no_residual_latent" / "tokenizer" / "done.json").is_file()
 
 
 def test_04_har_9_steps(runs):
-    nb = run("04_har_9_steps", runs, run_dir=str(runs / "train"), train_steps=20, timing_batch=2)
+    nb = run("04_har_9_steps", runs, run_dir=str(runs / "train"), train_steps=20, timing_batch=2,
+             photos_run_dir=str(runs / "photos"))
     assert "sampler tokens == generate(): True" in text_of(nb)
 
 
@@ -102,6 +113,7 @@ def test_06_paper_model_with_reference_format_weights(runs, reference_dir):
     ("01_why_residual_levels", dict(photo="moon"), "choose one of"),
     ("02_tokenize_and_reconstruct", dict(train_steps=-1), "train_steps=-1: the number of training steps must be"),
     ("05_train_your_own", dict(dataset="mnist"), "this tutorial trains on a built-in dataset"),
+    ("04_har_9_steps", dict(photo=12), "photo=12: the photos dataset has classes 0 to 9"),
 ])
 def test_bad_parameters_stop_with_a_clear_message(tmp_path, name, parameters, message):
     with pytest.raises(pm.PapermillExecutionError, match=message):
