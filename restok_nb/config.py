@@ -272,4 +272,11 @@ def config_from_params(params: dict, log: Callable = print) -> TrainConfig:
     if "dataset" not in params and data_dir and recipe.get("dataset") == "folder" and Path(data_dir).is_dir():
         if any(Path(data_dir).glob("*.tar")) or any(Path(data_dir).glob("*/*.tar")):
             recipe["dataset"] = "webdataset"
-    return config_from_dict({**recipe, **params})
+    merged = {**recipe, **params}
+    for warm, total in (("warmup_steps", "steps"), ("quantizer_warmup", "steps"), ("gen_warmup_steps", "gen_steps")):
+        w = merged.get(warm, getattr(TrainConfig, warm))
+        n = merged.get(total, getattr(TrainConfig, total))
+        if warm not in params and total in params and isinstance(n, int) and n >= 0 and w > n // 4:
+            merged[warm] = n // 4                 # a short run keeps the recipe's warm-ups in proportion
+            log(f"note: {total}={n} is short for the recipe's {warm}={w}; using {warm}={n // 4} (set it to override)")
+    return config_from_dict(merged)

@@ -1,7 +1,7 @@
 """The tutorials run headless under papermill at smoke size, as CI runs them, each well inside its 3-minute budget.
 
-One model is trained (at 20 steps) by tutorial 05 ("train your own") into a shared run folder and
-reused by 02, 03 and 04, as a reader's `_runs/train` would be; 03 trains its ablation itself. Each
+Two models are trained (at 20 steps) by tutorial 05 ("train your own"), on digits and on photos, into
+shared run folders and reused by 02, 03 and 04, as a reader's `_runs/train` and `_runs/photos` would be; 03 trains its ablation itself. Each
 run's wall-clock time is printed (`pytest -s`), and all of them together at the end.
 """
 import json
@@ -69,13 +69,14 @@ def test_05_train_your_own_on_photos(runs):
 
 def test_02_tokenize_and_reconstruct(runs):
     nb = run("02_tokenize_and_reconstruct", runs, min_pictures=5, run_dir=str(runs / "train"), train_steps=20, num_images=3,
-             photos_run_dir=str(runs / "photos"))
+             photos_run_dir=str(runs / "photos"), photos_train_steps=20)
     assert "trained 20 steps" in text_of(nb) and "training the tiny recipe" not in text_of(nb)   # reused
     assert "photos tokenizer: trained 20 steps" in text_of(nb)
 
 
 def test_03_quantizer_and_entropy(runs):
-    nb = run("03_quantizer_and_entropy", runs, run_dir=str(runs / "train"), train_steps=20, photos_run_dir=str(runs / "photos"))
+    nb = run("03_quantizer_and_entropy", runs, run_dir=str(runs / "train"), train_steps=20, photos_run_dir=str(runs / "photos"),
+             photos_train_steps=20)
     assert "levels where photos need more bits than digits" in text_of(nb)
     assert "no trained tokenizer in" in text_of(nb)                   # the ablation was trained (load_or_train)
     assert "no trained tokenizer and generator" not in text_of(nb)    # ... the main model reused
@@ -84,7 +85,7 @@ def test_03_quantizer_and_entropy(runs):
 
 def test_04_har_9_steps(runs):
     nb = run("04_har_9_steps", runs, run_dir=str(runs / "train"), train_steps=20, timing_batch=2,
-             photos_run_dir=str(runs / "photos"))
+             photos_run_dir=str(runs / "photos"), photos_train_steps=20)
     assert "sampler tokens == generate(): True" in text_of(nb)
 
 
