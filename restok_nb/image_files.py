@@ -76,8 +76,9 @@ def train_transform(image_size: int,
     lo, hi = scale
     if not 0 < lo <= hi <= 1: raise ValueError(f"scale must satisfy 0 < lo <= hi <= 1, got {scale}")
     sides = list(range(math.ceil(image_size / hi), math.ceil(image_size / lo) + 1))
-    steps = [v2.RandomShortestSize(sides, interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
-             v2.RandomCrop(image_size)]
+    # one Resize per side: `v2.RandomShortestSize` truncates (48 px × 32/48 = 31.99 → 31) and the crop then fails
+    resize = v2.RandomChoice([v2.Resize(s, interpolation=v2.InterpolationMode.BICUBIC, antialias=True) for s in sides])
+    steps = [resize, v2.RandomCrop(image_size)]
     if hflip: steps.append(v2.RandomHorizontalFlip())
     return v2.Compose(steps + _TO_FLOAT)
 
