@@ -41,7 +41,7 @@ class WhatToTrain:
 @dataclass
 class TokenizerRecipe:
     "How the tokenizer is trained."
-    steps: int = 500                     # tokenizer optimiser steps
+    steps: int = 450                     # tokenizer optimiser steps
     batch_size: int = 32                 # images per step and process (before accumulation)
     grad_accum: int = 1                  # micro-batches accumulated per optimiser step
     lr: float = 1e-3                     # peak AdamW learning rate
