@@ -76,7 +76,7 @@ def train_transform(image_size: int,
     lo, hi = scale
     if not 0 < lo <= hi <= 1: raise ValueError(f"scale must satisfy 0 < lo <= hi <= 1, got {scale}")
     sides = list(range(math.ceil(image_size / hi), math.ceil(image_size / lo) + 1))
-    # one Resize per side: `v2.RandomShortestSize` truncates (48 px × 32/48 = 31.99 → 31) and the crop then fails
+    # one Resize per side: `v2.RandomShortestSize` truncates (49 px × 32/49 = 31.99… → 31) and the crop then fails
     resize = v2.RandomChoice([v2.Resize(s, interpolation=v2.InterpolationMode.BICUBIC, antialias=True) for s in sides])
     steps = [resize, v2.RandomCrop(image_size)]
     if hflip: steps.append(v2.RandomHorizontalFlip())

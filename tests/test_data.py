@@ -273,7 +273,7 @@ def test_transforms():
     assert 0 < sum(flipped) < 40                                           # random horizontal flip
     for _ in range(5):
         _assert_image(train_transform(S)(Image.fromarray(_noise(50, 90))))
-    assert train_transform(100).transforms[0].min_size == list(range(100, 126))  # shorter side S/1.0 ... S/0.8
+    assert [r.size for r in train_transform(100).transforms[0].transforms] == [[s] for s in range(100, 126)]  # shorter side S/1.0 ... S/0.8
     with pytest.raises(ValueError, match="scale"):
         train_transform(32, scale=(0.0, 1.0))
 
