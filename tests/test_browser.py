@@ -185,19 +185,22 @@ def open_notebook(browser, base: str, token: str, name: str):
 
 @pytest.fixture(scope="module")
 def model_run(tmp_path_factory):
-    """A run folder with a smoke-size tokenizer and generator (1 step each, a small evaluation) for the tutorial to load."""
+    """Run folders with smoke-size tokenizers and generators (1 step each, a small evaluation) for the tutorial to load:
+    digits, and photos for its photographs section."""
     from restok_nb.train import load_or_train
-    run_dir = tmp_path_factory.mktemp("browser_model") / "run"
-    load_or_train(run_dir, steps=1, log=lambda *a: None, eval_every=0, eval_images=16, classifier_steps=1,
-                  eval_samples_per_class=1)
-    return run_dir
+    root = tmp_path_factory.mktemp("browser_model")
+    for name, dataset in (("run", "digits"), ("photos", "photos")):
+        load_or_train(root / name, steps=1, log=lambda *a: None, eval_every=0, eval_images=16, classifier_steps=1,
+                      eval_samples_per_class=1, dataset=dataset)
+    return root
 
 
 def test_level_slider_changes_the_picture(model_run, lab, browser):
     base, token, root = lab
     SHOTS.mkdir(parents=True, exist_ok=True)
     # a temporary copy whose injected parameters cell (papermill's) points the tutorial at that model
-    nb = parameterize_notebook(load_notebook_node(str(TUTORIAL)), dict(run_dir=str(model_run), num_images=2))
+    nb = parameterize_notebook(load_notebook_node(str(TUTORIAL)), dict(run_dir=str(model_run / "run"), num_images=2,
+                                                                        photos_run_dir=str(model_run / "photos")))
     nbformat.write(nb, root / TUTORIAL.name)
     page = open_notebook(browser, base, token, TUTORIAL.name)
     console = []
