@@ -252,7 +252,7 @@ RECIPES: dict[str, dict] = {
 # %% ../nbs/15_config.ipynb
 NATURAL_IMAGES = ("photos", "cifar10", "cifar100", "folder", "webdataset")
 DATASET_RECIPES: dict[tuple[str, str], dict] = {
-    ("tiny", name): dict(steps=3000, batch_size=16, warmup_steps=200, quantizer_warmup=200, eval_every=600)
+    ("tiny", name): dict(steps=3000, batch_size=16, warmup_steps=200, quantizer_warmup=200, eval_every=600, gen_steps=1200)
     for name in NATURAL_IMAGES}
 
 # %% ../nbs/15_config.ipynb
