@@ -295,8 +295,8 @@ def load_or_train(run_dir: str | os.PathLike,  # run folder of `restok_nb.train`
     if not all((run_dir / s / "done.json").is_file() for s in stages):
         given = {} if steps is None else dict(steps=steps, gen_steps=steps)
         quick = steps is not None and steps < 100   # a smoke run: short warm-ups and a small evaluation
-        small = dict(warmup_steps=steps // 4, quantizer_warmup=steps // 4, gen_warmup_steps=steps // 4, eval_images=64,
-                     eval_samples_per_class=2, classifier_steps=20, batch_size=8, gen_batch_size=16, eval_every=0) if quick else {}
+        small = dict(eval_images=64, eval_samples_per_class=2, classifier_steps=20, batch_size=8, gen_batch_size=16,
+                     eval_every=0) if quick else {}   # (config_from_params shortens the warm-ups to a quarter of the steps)
         c = config_from_params({**given, **small, **params, "stage": stage, "out_dir": str(run_dir)}, log)
         log(f"no trained {' and '.join(stages)} in {run_dir}: training the tiny recipe on {c.dataset} "
             f"({c.steps} tokenizer steps{f', {c.gen_steps} generator steps' if stage == 'all' else ''})")
