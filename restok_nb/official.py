@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json
 import os
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,9 +17,10 @@ from .restok_config import ResTokConfig
 from .generator import HARGenerator, GPTConfig
 
 # %% auto 0
-__all__ = ['VIT_SIZES', 'SIZE_KEYS', 'VF_PREFIXES', 'REFERENCE_MODEL_ARGS', 'CheckpointError', 'read_state_dict',
-           'load_state_dict_checked', 'read_config', 'config_from_official', 'load_official_tokenizer',
-           'config_from_model_args', 'load_official_har', 'reference_dir', 'max_rel_err']
+__all__ = ['WEIGHTS_SUFFIXES', 'VIT_SIZES', 'SIZE_KEYS', 'VF_PREFIXES', 'PAPER_HUB_NAMES', 'HUB_FILES', 'HAR_ONLY_ARGS',
+           'AR_ONLY_ARGS', 'REFERENCE_MODEL_ARGS', 'CheckpointError', 'read_state_dict', 'load_state_dict_checked',
+           'read_config', 'config_from_official', 'is_hub_name', 'hub_files', 'load_official_tokenizer',
+           'generator_mode', 'config_from_model_args', 'load_official_har', 'reference_dir', 'max_rel_err']
 
 # %% ../nbs/09_official.ipynb
 class CheckpointError(ValueError):
@@ -32,12 +34,14 @@ def _strip_prefix(sd: dict, prefix: str) -> dict:
     return sd
 
 # %% ../nbs/09_official.ipynb
+WEIGHTS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
 def _load_weights_file(path: Path):
     "The object stored in a `.safetensors`/`.bin`/`.pt`/`.pth`/`.ckpt` file, read without running pickled code."
     if not path.is_file():
         raise FileNotFoundError(f"no weights file at {path}; pass the path of a .safetensors, .bin or .pt file")
     suffix = path.suffix.lower()
-    if suffix not in (".safetensors", ".bin", ".pt", ".pth", ".ckpt"):
+    if suffix not in WEIGHTS_SUFFIXES:
         raise CheckpointError(f"cannot read {path.name}: expected a .safetensors, .bin, .pt or .pth file")
     try:
         if suffix == ".safetensors":
@@ -194,15 +198,82 @@ def _drop_training_only(sd: dict) -> dict:
     return sd
 
 # %% ../nbs/09_official.ipynb
-def load_official_tokenizer(weights: str | os.PathLike | Mapping,  # state dict, or a .safetensors/.bin/.pt path
-                            config: str | os.PathLike | Mapping,  # reference config: dict or JSON/YAML path
+PAPER_HUB_NAMES = dict(tokenizer="xushu-me/restok_l_128.r256_in1k",            # ResTok-L-128, ImageNet 256²
+                       generator="xushu-me/llamagen_l_c2i_restok_l_128.r256_in1k")  # LlamaGen-L + HAR on its codes
+HUB_FILES = ("model.safetensors", "config.json")   # what PyTorchModelHubMixin.save_pretrained writes (and README.md)
+
+def is_hub_name(name) -> bool:
+    "True for an `owner/name` string that names no local path and no weights file."
+    return (isinstance(name, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None
+            and not name.lower().endswith(WEIGHTS_SUFFIXES) and not Path(name).exists())
+
+# %% ../nbs/09_official.ipynb
+def _truthy(name: str) -> bool: return os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+def hub_files(repo_id: str) -> tuple[Path, Path]:  # "owner/name" -> (model.safetensors, config.json) in the cache
+    "The weights and config of a hub repository saved by `PyTorchModelHubMixin`: from the cache, downloaded first when online."
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import (EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+    cache, offline = os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE, _truthy("HF_HUB_OFFLINE")
+    files = []
+    for name in HUB_FILES:
+        try:
+            files.append(Path(hf_hub_download(repo_id, name, cache_dir=cache, local_files_only=offline)))
+        except LocalEntryNotFoundError:
+            why = "HF_HUB_OFFLINE=1 is set" if offline else "the hub cannot be reached"
+            raise FileNotFoundError(
+                f"{name} of {repo_id!r} is not in the Hugging Face cache {cache} and {why}. Download the repository once "
+                f"while online (`hf download {repo_id}`, or huggingface_hub.snapshot_download({repo_id!r})) into that "
+                f"cache, or set HF_HUB_CACHE to the cache that holds it, or pass local files instead") from None
+        except (RepositoryNotFoundError, RevisionNotFoundError) as e:
+            raise FileNotFoundError(f"no repository {repo_id!r} on the Hugging Face hub (or it is gated/private: "
+                                    f"log in with `hf auth login`): {type(e).__name__}") from None
+        except EntryNotFoundError:
+            raise FileNotFoundError(f"the hub repository {repo_id!r} has no {name}; restok_nb reads the layout "
+                                    f"PyTorchModelHubMixin writes: {' + '.join(HUB_FILES)}") from None
+    return files[0], files[1]
+
+# %% ../nbs/09_official.ipynb
+def _weights_and_config(weights, config, what: str):
+    "(weights, config): from a hub name or a `save_pretrained` folder; otherwise `config` must come with `weights`."
+    if is_hub_name(weights):
+        found = hub_files(weights)
+    elif isinstance(weights, (str, os.PathLike)) and Path(weights).is_dir():
+        found = tuple(Path(weights) / n for n in HUB_FILES)
+        missing = [f.name for f in found if not f.is_file()]
+        if missing:
+            raise FileNotFoundError(f"the folder {weights} has no {' or '.join(missing)}; a saved model folder "
+                                    f"holds {' + '.join(HUB_FILES)} (as PyTorchModelHubMixin.save_pretrained writes it)")
+    elif config is None:
+        raise TypeError(f"pass {what}= with a weights file or state dict (or pass a hub name such as "
+                        f"{PAPER_HUB_NAMES['tokenizer']!r}, or a folder holding {' + '.join(HUB_FILES)})")
+    else:
+        return weights, config
+    return found[0], found[1] if config is None else config
+
+# %% ../nbs/09_official.ipynb
+def load_official_tokenizer(weights: str | os.PathLike | Mapping,  # state dict, weights file, saved folder or hub name
+                            config: str | os.PathLike | Mapping | None = None,  # reference config (dict, JSON/YAML); None: the folder's / repository's
                             **sizes,  # width, enc_layers, dec_layers, num_heads, pixel_channels overrides
                            ) -> ResTok:
     "A `ResTok` in eval mode holding the reference implementation's weights."
+    weights, config = _weights_and_config(weights, config, "config")
     cfg = config_from_official(config, **sizes)
     sd = _drop_training_only(read_state_dict(weights))
     model = ResTok(cfg)
     return load_state_dict_checked(model, sd, what="ResTok tokenizer").eval()
+
+# %% ../nbs/09_official.ipynb
+HAR_ONLY_ARGS, AR_ONLY_ARGS = ("ar_token_num", "spe_token_num"), ("vq_dim",)   # keys of one reference ModelArgs only
+
+def generator_mode(model_args: Mapping) -> str:
+    "'ar' for the vanilla reference generator's arguments (`vq_dim`), 'har' for the HAR one's (or when neither says)."
+    har, ar = [k for k in HAR_ONLY_ARGS if k in model_args], [k for k in AR_ONLY_ARGS if k in model_args]
+    if har and ar:
+        raise ValueError(f"the generator arguments hold HAR-only keys {har} and vanilla-AR-only keys {ar}; pass the "
+                         f"model_args of one reference model (gpt_har.ModelArgs or gpt_vanilla.ModelArgs)")
+    return "ar" if ar else "har"
 
 # %% ../nbs/09_official.ipynb
 # the reference `ModelArgs` defaults, used for keys a `model_args` dict leaves out
@@ -213,28 +284,39 @@ REFERENCE_MODEL_ARGS = dict(dim=4096, n_layer=32, n_head=32, n_kv_head=None, mul
                             block_size=256, ar_token_num=4, spe_token_num=127)
 _IGNORED_ARGS = {"caption_dim", "max_batch_size", "max_seq_len", "model_type"}  # t2i-only or cache sizes
 
-def config_from_model_args(model_args: dict, mode: str = "har") -> GPTConfig:
-    "A `GPTConfig` from the reference generator's `model_args` (`mode='ar'` for a vanilla-AR checkpoint)."
+def config_from_model_args(model_args: dict,
+                           mode: str | None = None,  # "har" | "ar"; None: from the arguments (`generator_mode`)
+                          ) -> GPTConfig:
+    "A `GPTConfig` from the reference generator's `model_args`, HAR (`gpt_har`) or vanilla AR (`gpt_vanilla`)."
     model_type = model_args.get("model_type", "c2i")
     if model_type != "c2i":
         raise ValueError(f"only class-conditional generators (model_type='c2i') are implemented, got model_type={model_type!r}")
-    unknown = set(model_args) - set(REFERENCE_MODEL_ARGS) - _IGNORED_ARGS
+    inferred = generator_mode(model_args)
+    mode = mode or inferred
+    if mode == "har" and inferred == "ar":
+        raise ValueError(f"mode='har' but the arguments hold {list(AR_ONLY_ARGS)}, a key of the vanilla-AR generator's "
+                         f"ModelArgs only; use mode='ar' (or leave mode out)")
+    ignored = _IGNORED_ARGS | set(AR_ONLY_ARGS)
+    unknown = set(model_args) - set(REFERENCE_MODEL_ARGS) - ignored
     if unknown:
-        raise ValueError(f"unknown generator arguments {sorted(unknown)}; known: {sorted(set(REFERENCE_MODEL_ARGS) | _IGNORED_ARGS)}")
-    kw = {**REFERENCE_MODEL_ARGS, **{k: v for k, v in model_args.items() if k not in _IGNORED_ARGS}}
+        raise ValueError(f"unknown generator arguments {sorted(unknown)}; known: {sorted(set(REFERENCE_MODEL_ARGS) | ignored)}")
+    kw = {**REFERENCE_MODEL_ARGS, **{k: v for k, v in model_args.items() if k not in ignored}}
     kw["num_latent_tokens"] = kw.pop("block_size")
     if mode == "ar": kw.pop("ar_token_num"); kw.pop("spe_token_num")
     return GPTConfig(**kw, mode=mode)
 
 # %% ../nbs/09_official.ipynb
-def load_official_har(weights: str | os.PathLike | Mapping,  # state dict, or a .safetensors/.bin/.pt path
-                      model_args: str | os.PathLike | Mapping,  # reference generator arguments: dict or JSON/YAML path
+def load_official_har(weights: str | os.PathLike | Mapping,  # state dict, weights file, saved folder or hub name
+                      model_args: str | os.PathLike | Mapping | None = None,  # reference ModelArgs (dict, JSON/YAML); None: the folder's / repository's
+                      mode: str | None = None,  # "har" | "ar"; None: from the arguments (vanilla AR has `vq_dim`)
                      ) -> HARGenerator:
-    "A `HARGenerator` in eval mode holding the reference implementation's weights."
+    "A `HARGenerator` in eval mode holding the reference implementation's HAR or vanilla-AR weights."
+    weights, model_args = _weights_and_config(weights, model_args, "model_args")
     args = read_config(model_args)
     args = args.get("model_args", args)       # the parity vectors' JSON wraps the arguments
-    model = HARGenerator(config_from_model_args(args))
-    return load_state_dict_checked(model, read_state_dict(weights), what="HAR generator").eval()
+    cfg = config_from_model_args(args, mode)
+    model = HARGenerator(cfg)
+    return load_state_dict_checked(model, read_state_dict(weights), what=f"{cfg.mode.upper()} generator").eval()
 
 # %% ../nbs/09_official.ipynb
 def reference_dir() -> Path | None:
