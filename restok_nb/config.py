@@ -15,6 +15,7 @@ from .restok_config import ResTokConfig
 from .generator import GPTConfig
 from .data import DATASETS, BUILT_IN
 from .image_files import ON_DISK
+from .losses import LPIPS_BACKBONES, lpips_backbone_url
 
 # %% auto 0
 __all__ = ['STAGES', 'PRECISIONS', 'ABLATIONS', 'RECIPES', 'NATURAL_IMAGES', 'DATASET_RECIPES', 'WhatToTrain', 'TokenizerRecipe',
@@ -56,8 +57,8 @@ class TokenizerRecipe:
     vf_weights: str = ""                 # local weights file of the teacher (never downloaded)
     vf_weight: float = 1.0
     vf_margin: float = 0.25
-    perceptual_net: str = ""             # timm CNN name for the perceptual loss ("" = off)
-    perceptual_weights: str = ""         # its local weights file
+    perceptual_net: str = ""             # LPIPS backbone, learned heads from the lpips package: "" (off) | vgg (paper) | alex | squeeze
+    perceptual_weights: str = ""         # torchvision's ImageNet weights of that backbone (vgg: vgg16-397923af.pth), local
     perceptual_weight: float = 1.0
     disc_weight: float = 0.0             # adversarial loss weight (paper: 0.5)
     disc_start: int = 20000              # step the discriminator starts
@@ -145,6 +146,7 @@ def _check_choices(c: TrainConfig):
     _choices("precision", c.precision, PRECISIONS)
     _choices("device", c.device, ("auto", "cpu", "cuda"))
     _choices("code_views", c.code_views, ("auto", "none", "flip", "tencrop"))
+    _choices("perceptual_net", c.perceptual_net, ("",) + tuple(LPIPS_BACKBONES))
 
 # %% ../nbs/15_config.ipynb
 def _check_integers(c: TrainConfig):
@@ -184,7 +186,9 @@ def _check_files(c: TrainConfig):
     if c.vf_teacher and not c.vf_weights:
         raise ConfigError(f"vf_teacher={c.vf_teacher!r} needs vf_weights, a local weights file (nothing is downloaded)")
     if c.perceptual_net and not c.perceptual_weights:
-        raise ConfigError(f"perceptual_net={c.perceptual_net!r} needs perceptual_weights, a local weights file")
+        url = lpips_backbone_url(c.perceptual_net)
+        raise ConfigError(f"perceptual_net={c.perceptual_net!r} (LPIPS) needs perceptual_weights, the local file "
+                          f"{Path(url).name} ({url}); nothing is downloaded")
     for name in ("vf_weights", "perceptual_weights"):
         p = getattr(c, name)
         if p and not Path(p).is_file(): raise ConfigError(f"{name}={p!r} is not a file")
@@ -239,7 +243,7 @@ def validate(c: TrainConfig) -> TrainConfig:
 _PAPER = dict(dataset="folder", image_size=256, steps=1_000_000, batch_size=32, lr=1e-4, min_lr=1e-5,
               warmup_steps=5000, weight_decay=1e-4, betas=(0.9, 0.95), grad_clip=10.0, ema_decay=0.9999,
               quantizer_warmup=0, vf_teacher="vit_large_patch16_dinov3", vf_weight=1.0, vf_margin=0.25,
-              perceptual_net="vgg16", perceptual_weight=1.0, disc_weight=0.5, disc_start=20000, lecam_weight=0.001,
+              perceptual_net="vgg", perceptual_weight=1.0, disc_weight=0.5, disc_start=20000, lecam_weight=0.001,
               code_views="tencrop", gen_steps=1_500_000, gen_batch_size=32, gen_lr=1e-4, gen_min_lr=1e-4,
               gen_warmup_steps=0, gen_weight_decay=0.05, gen_ema_decay=0.0, class_dropout=0.1, cfg_scale=2.0,
               precision="fp16", eval_every=5000, ckpt_every=5000, eval_samples_per_class=1, log_every=100)
@@ -256,6 +260,22 @@ DATASET_RECIPES: dict[tuple[str, str], dict] = {
     for name in NATURAL_IMAGES}
 
 # %% ../nbs/15_config.ipynb
+def _frozen_networks(recipe: dict, params: dict, preset: str, log: Callable):
+    "Log each frozen network of the recipe as on (with its file) or off (with the file it wants); switch off those without one."
+    for net, weights in (("vf_teacher", "vf_weights"), ("perceptual_net", "perceptual_weights")):
+        name = params.get(net, recipe.get(net))
+        if not name: continue
+        what = f"LPIPS-{name} perceptual loss (learned heads)" if net == "perceptual_net" else f"VF alignment to {name}"
+        file = params.get(weights) or recipe.get(weights)
+        if file:
+            log(f"{what}: on, weights {file}")
+        elif net not in params:            # set by the recipe only: train without it (set by the user: `validate` refuses)
+            wants = (f"{Path(lpips_backbone_url(name)).name}, {lpips_backbone_url(name)}" if net == "perceptual_net"
+                     else f"timm weights of {name}, .safetensors or .pth")
+            log(f"{what}: OFF in this run — the {preset} recipe uses it; pass {weights}=<local file> ({wants}) to "
+                f"switch it on; nothing is downloaded")
+            recipe[net] = ""
+
 def config_from_params(params: dict, log: Callable = print) -> TrainConfig:
     "A `TrainConfig` from user parameters (None = not set) on top of the preset's recipe."
     params = {k: v for k, v in params.items() if v is not None}
@@ -263,11 +283,7 @@ def config_from_params(params: dict, log: Callable = print) -> TrainConfig:
     _choices("preset", preset, sorted(RECIPES))
     recipe = dict(RECIPES[preset])
     recipe.update(DATASET_RECIPES.get((preset, params.get("dataset", recipe.get("dataset", WhatToTrain.dataset))), {}))
-    for net, weights in (("vf_teacher", "vf_weights"), ("perceptual_net", "perceptual_weights")):
-        if recipe.get(net) and not params.get(weights) and net not in params:
-            log(f"note: the {preset} recipe uses {net}={recipe[net]!r}; pass {weights}=<local file> to enable it "
-                f"(nothing is downloaded) — training without it")
-            recipe[net] = ""
+    _frozen_networks(recipe, params, preset, log)
     data_dir = params.get("data_dir")
     if "dataset" not in params and data_dir and recipe.get("dataset") == "folder" and Path(data_dir).is_dir():
         if any(Path(data_dir).glob("*.tar")) or any(Path(data_dir).glob("*/*.tar")):

@@ -4,14 +4,17 @@
 
 # %% ../nbs/14_losses.ipynb 2
 from __future__ import annotations
+import warnings
+from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .tokenizer import ResTok
+from .official import CheckpointError, load_state_dict_checked, read_state_dict
 
 # %% auto 0
-__all__ = ['LOSS_TERMS', 'margin_cosine_loss', 'FrozenTimm', 'FrozenTeacher', 'PerceptualLoss', 'PatchDiscriminator',
-           'hinge_d_loss', 'lecam_reg', 'TokenizerObjective']
+__all__ = ['LPIPS_BACKBONES', 'LOSS_TERMS', 'margin_cosine_loss', 'FrozenTimm', 'FrozenTeacher', 'lpips_backbone_url',
+           'PerceptualLoss', 'PatchDiscriminator', 'hinge_d_loss', 'lecam_reg', 'TokenizerObjective']
 
 # %% ../nbs/14_losses.ipynb
 def margin_cosine_loss(a: torch.Tensor, b: torch.Tensor,  # features to compare along `dim`
@@ -57,15 +60,47 @@ class FrozenTeacher(FrozenTimm):
         return tokens[:, 0], patches
 
 # %% ../nbs/14_losses.ipynb
-class PerceptualLoss(FrozenTimm):
-    "Feature distance in a frozen timm CNN (LPIPS without the learned heads)."
-    def __init__(self, name: str, weights: str):
-        super().__init__(name, weights, "perceptual network", features_only=True)
+LPIPS_BACKBONES = dict(vgg="VGG16_Weights", alex="AlexNet_Weights", squeeze="SqueezeNet1_1_Weights")  # net -> torchvision enum
 
-    def forward(self, rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # two (B, 3, H, W) -> ()
-        fr = self.net(self.normalize(rec))
-        with torch.no_grad(): fx = self.net(self.normalize(x))
-        return sum(((F.normalize(a, dim=1) - F.normalize(b, dim=1)) ** 2).sum(1).mean() for a, b in zip(fr, fx))
+def lpips_backbone_url(net: str) -> str:
+    "Where torchvision publishes the ImageNet weights LPIPS-`net` reads (the file to pass as `weights`)."
+    import torchvision
+    return getattr(torchvision.models, LPIPS_BACKBONES[net]).IMAGENET1K_V1.url
+
+# %% ../nbs/14_losses.ipynb
+class PerceptualLoss(nn.Module):
+    "LPIPS (the `lpips` package, v0.1, learned heads) between images in [0, 1], its backbone from a local file."
+    def __init__(self, net: str = "vgg",  # LPIPS backbone: vgg (the paper's), alex or squeeze
+                 weights: str = ""):  # torchvision's ImageNet weights of that backbone, a local file
+        super().__init__()
+        if net not in LPIPS_BACKBONES:
+            raise ValueError(f"unknown LPIPS backbone {net!r}; choose one of {list(LPIPS_BACKBONES)}")
+        url = lpips_backbone_url(net)
+        if not weights or not Path(weights).is_file():
+            raise FileNotFoundError(f"LPIPS-{net} needs its backbone weights, {Path(url).name} (torchvision's ImageNet "
+                                    f"weights, {url}): {'no file at ' + str(weights) if weights else 'no file was given'}. "
+                                    f"Download it and pass its path; nothing is downloaded here")
+        import lpips
+        with warnings.catch_warnings():   # torchvision's note on the `pretrained=` argument lpips passes
+            warnings.simplefilter("ignore", UserWarning)
+            self.lpips = lpips.LPIPS(net=net, pretrained=False, pnet_rand=True, verbose=False)
+        heads = read_state_dict(Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth")  # lin{i}.model.1.weight
+        load_state_dict_checked(self.lpips.lins, {k[3:]: v for k, v in heads.items()}, what=f"LPIPS-{net} heads")
+        self._load_backbone(read_state_dict(weights), weights, net)
+        self.lpips.eval().requires_grad_(False)
+
+    def _load_backbone(self, sd: dict, weights: str, net: str):
+        want = {k: "features." + k.split(".", 1)[1] for k in self.lpips.net.state_dict()}   # slice{k}.{j}.w <- features.{j}.w
+        missing = sorted(v for v in want.values() if v not in sd)
+        if missing:
+            raise CheckpointError(f"{weights} is not torchvision's {net} checkpoint ({Path(lpips_backbone_url(net)).name}): "
+                                  f"it lacks {len(missing)} backbone tensors, e.g. {missing[:4]}")
+        load_state_dict_checked(self.lpips.net, {k: sd[v] for k, v in want.items()}, what=f"LPIPS-{net} backbone from {weights}")
+
+    def train(self, mode: bool = True): return super().train(False)   # always in eval mode
+
+    def forward(self, rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # two (B, 3, H, W) in [0, 1] -> ()
+        return self.lpips(rec, x, normalize=True).mean()
 
 # %% ../nbs/14_losses.ipynb
 class PatchDiscriminator(nn.Module):

@@ -145,7 +145,7 @@ def test_two_processes_stay_in_sync(tmp_path):
 
 
 def _local_timm_weights(tmp_path, name, **kw):
-    "Random weights of a timm model saved to a local file (stand-in for DINOv2/DINOv3 or a VGG/ResNet)."
+    "Random weights of a timm model saved to a local file (stand-in for DINOv2/DINOv3)."
     timm = pytest.importorskip("timm")
     from safetensors.torch import save_file
     m = timm.create_model(name, pretrained=False, **kw)
@@ -156,9 +156,11 @@ def _local_timm_weights(tmp_path, name, **kw):
 
 def test_vf_perceptual_and_adversarial_losses(tmp_path):
     vit = _local_timm_weights(tmp_path, "vit_tiny_patch16_224", num_classes=0)
-    cnn = _local_timm_weights(tmp_path, "resnet18", num_classes=0)
+    import torchvision
+    cnn = tmp_path / "alexnet.pth"                          # stand-in for torchvision's ImageNet AlexNet (LPIPS-alex)
+    torch.save({f"features.{k}": v for k, v in torchvision.models.alexnet().features.state_dict().items()}, cnn)
     c = small(tmp_path / "run", stage="tokenizer", steps=4, vf_teacher="vit_tiny_patch16_224", vf_weights=vit,
-              perceptual_net="resnet18", perceptual_weights=cnn, disc_weight=0.5, disc_start=2, log_every=1)
+              perceptual_net="alex", perceptual_weights=str(cnn), disc_weight=0.5, disc_start=2, log_every=1)
     run_pipeline(c, log=lambda m: None)
     rows = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     rows = [r for r in rows if r.get("stage") == "tokenizer" and "loss" in r]
