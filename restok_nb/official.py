@@ -19,8 +19,9 @@ from .generator import HARGenerator, GPTConfig
 # %% auto 0
 __all__ = ['WEIGHTS_SUFFIXES', 'VIT_SIZES', 'SIZE_KEYS', 'VF_PREFIXES', 'PAPER_HUB_NAMES', 'HUB_FILES', 'HAR_ONLY_ARGS',
            'AR_ONLY_ARGS', 'REFERENCE_MODEL_ARGS', 'CheckpointError', 'read_state_dict', 'load_state_dict_checked',
-           'read_config', 'config_from_official', 'is_hub_name', 'hub_files', 'load_official_tokenizer',
-           'generator_mode', 'config_from_model_args', 'load_official_har', 'reference_dir', 'max_rel_err']
+           'read_config', 'config_from_official', 'is_hub_name', 'hub_files', 'resolve_weights',
+           'load_official_tokenizer', 'generator_mode', 'config_from_model_args', 'load_official_har', 'reference_dir',
+           'max_rel_err']
 
 # %% ../nbs/09_official.ipynb
 class CheckpointError(ValueError):
@@ -235,7 +236,10 @@ def hub_files(repo_id: str) -> tuple[Path, Path]:  # "owner/name" -> (model.safe
     return files[0], files[1]
 
 # %% ../nbs/09_official.ipynb
-def _weights_and_config(weights, config, what: str):
+def resolve_weights(weights,  # state dict, weights file, saved folder or hub name
+                    config,  # its config (dict or file); None: the folder's / repository's config.json
+                    what: str = "config",  # the caller's name for `config`, for errors
+                   ) -> tuple:  # (weights, config) for `read_state_dict` and `read_config`
     "(weights, config): from a hub name or a `save_pretrained` folder; otherwise `config` must come with `weights`."
     if is_hub_name(weights):
         found = hub_files(weights)
@@ -258,7 +262,7 @@ def load_official_tokenizer(weights: str | os.PathLike | Mapping,  # state dict,
                             **sizes,  # width, enc_layers, dec_layers, num_heads, pixel_channels overrides
                            ) -> ResTok:
     "A `ResTok` in eval mode holding the reference implementation's weights."
-    weights, config = _weights_and_config(weights, config, "config")
+    weights, config = resolve_weights(weights, config, "config")
     cfg = config_from_official(config, **sizes)
     sd = _drop_training_only(read_state_dict(weights))
     model = ResTok(cfg)
@@ -311,7 +315,7 @@ def load_official_har(weights: str | os.PathLike | Mapping,  # state dict, weigh
                       mode: str | None = None,  # "har" | "ar"; None: from the arguments (vanilla AR has `vq_dim`)
                      ) -> HARGenerator:
     "A `HARGenerator` in eval mode holding the reference implementation's HAR or vanilla-AR weights."
-    weights, model_args = _weights_and_config(weights, model_args, "model_args")
+    weights, model_args = resolve_weights(weights, model_args, "model_args")
     args = read_config(model_args)
     args = args.get("model_args", args)       # the parity vectors' JSON wraps the arguments
     cfg = config_from_model_args(args, mode)

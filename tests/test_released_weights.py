@@ -1,5 +1,4 @@
 """The released weights by hub name (offline, from a cache the test builds) and the reference's vanilla-AR checkpoints."""
-import hashlib
 import json
 import socket
 from pathlib import Path
@@ -41,36 +40,13 @@ class HubHAR(HARGenerator, PyTorchModelHubMixin):
         super()._save_pretrained(save_directory)
 
 
-def put_in_hub_cache(cache: Path, repo_id: str, folder: Path) -> Path:
-    """Lay out `folder`'s files as huggingface_hub's cache holds a downloaded repository: content-addressed
-    blobs, a snapshot of links to them per commit, and refs/main naming that commit."""
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    commit = hashlib.sha1(repo_id.encode()).hexdigest()
-    snapshot = repo / "snapshots" / commit
-    (repo / "blobs").mkdir(parents=True)
-    snapshot.mkdir(parents=True)
-    for f in folder.iterdir():
-        data = f.read_bytes()
-        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.write_bytes(data)
-        (snapshot / f.name).symlink_to(Path("..", "..", "blobs", blob.name))
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    return snapshot
-
-
 @pytest.fixture
-def offline_cache(tmp_path, monkeypatch):
-    """An empty hub cache in tmp_path, offline mode on, and any attempt to open a network connection an error."""
-    cache = tmp_path / "hub"
-    cache.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
+def offline_cache(hub_cache, monkeypatch):
+    """conftest's offline hub cache, and any attempt to open a network connection an error."""
     def no_network(*args, **kwargs):
         raise AssertionError("a test tried to reach the network")
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    return cache
+    return hub_cache
 
 
 def test_mixin_layout_is_what_we_read(tmp_path):
@@ -84,7 +60,7 @@ def test_tokenizer_by_hub_name_from_the_cache(tmp_path, offline_cache):
     torch.manual_seed(0)
     src = HubResTok(config_from_official(OFFICIAL, **SIZES)).eval()
     src.save_pretrained(tmp_path / "saved")
-    snapshot = put_in_hub_cache(offline_cache, PAPER_HUB_NAMES["tokenizer"], tmp_path / "saved")
+    snapshot = offline_cache(PAPER_HUB_NAMES["tokenizer"], tmp_path / "saved")
     tok = load_official_tokenizer(PAPER_HUB_NAMES["tokenizer"], **SIZES)
     assert not tok.training and type(tok) is ResTok
     x = torch.rand(2, 3, 128, 128)
@@ -101,7 +77,7 @@ def test_har_by_hub_name_from_the_cache(tmp_path, offline_cache):
     src = HubHAR(config_from_model_args(HAR_ARGS)).eval()
     torch.nn.init.normal_(src.output.weight, std=0.02)          # the head starts at zero
     src.save_pretrained(tmp_path / "saved")
-    put_in_hub_cache(offline_cache, PAPER_HUB_NAMES["generator"], tmp_path / "saved")
+    offline_cache(PAPER_HUB_NAMES["generator"], tmp_path / "saved")
     har = load_official_har(PAPER_HUB_NAMES["generator"])
     assert (har.cfg.mode, har.num_forward_passes, har.training) == ("har", 7, False)
     idx, cond = torch.randint(64, (2, 32)), torch.tensor([1, 7])
@@ -114,7 +90,7 @@ def test_missing_cache_entry_says_what_to_download_and_where(offline_cache):
         with pytest.raises(FileNotFoundError) as e:
             load(name)
         msg = str(e.value)
-        assert f"hf download {name}" in msg and str(offline_cache) in msg and "HF_HUB_OFFLINE=1" in msg
+        assert f"hf download {name}" in msg and str(offline_cache.path) in msg and "HF_HUB_OFFLINE=1" in msg
 
 
 def test_incomplete_cache_and_folder_are_named(tmp_path, offline_cache):
@@ -122,7 +98,7 @@ def test_incomplete_cache_and_folder_are_named(tmp_path, offline_cache):
     (tmp_path / "saved" / "config.json").write_text(json.dumps(HAR_ARGS))
     with pytest.raises(FileNotFoundError, match="has no model.safetensors"):
         load_official_har(tmp_path / "saved")
-    put_in_hub_cache(offline_cache, "someone/only-config", tmp_path / "saved")   # a snapshot without the weights
+    offline_cache("someone/only-config", tmp_path / "saved")   # a snapshot without the weights
     with pytest.raises(FileNotFoundError, match="model.safetensors of 'someone/only-config' is not in the Hugging Face cache"):
         load_official_har("someone/only-config")
     with pytest.raises(FileNotFoundError, match="no weights file"):            # a missing file is not a hub name

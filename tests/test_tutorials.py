@@ -96,17 +96,31 @@ def test_06_paper_model_skips_cleanly_without_weights(runs):
     assert "The paper's weights are not here" in out and "skipped: no tokenizer weights" in out
 
 
-def test_06_paper_model_with_reference_format_weights(runs, reference_dir):
-    """The parity vectors' `mini` models have the released checkpoints' names, N = 128 and 256² images."""
+def test_06_paper_model_by_hub_name_missing_from_the_cache(runs, hub_cache):
+    nb = run("06_paper_model", runs, tag="_hub", min_pictures=1)             # the defaults: the paper's hub names
+    out = text_of(nb)
+    assert "hf download xushu-me/restok_l_128.r256_in1k" in out and str(hub_cache.path) in out
+    assert "skipped: no tokenizer weights" in out
+
+
+def test_06_paper_model_with_reference_format_weights(runs, reference_dir, hub_cache, tmp_path):
+    """The parity vectors' `mini` models have the released checkpoints' names, N = 128 and 256² images. The tokenizer
+    comes by hub name from an offline cache holding it as the authors' repository does (config.json +
+    model.safetensors); the generator from local files with its model_args beside them."""
     meta = json.loads((reference_dir / "mini_tokenizer.json").read_text())
     vs = meta["vit_size"]
     sizes = dict(width=vs["width"], enc_layers=vs["enc_layers"], dec_layers=vs["dec_layers"], num_heads=vs["heads"],
                  pixel_channels=meta["pixel_hidden_channels"])
-    nb = run("06_paper_model", runs, tag="_mini", tokenizer_weights=str(reference_dir / "mini_tokenizer.safetensors"),
-             tokenizer_config=str(reference_dir / "mini_tokenizer.json"),
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "model.safetensors").write_bytes((reference_dir / "mini_tokenizer.safetensors").read_bytes())
+    (repo / "config.json").write_text(json.dumps(meta["official_config"]))
+    hub_cache("someone/mini_tokenizer", repo)
+    nb = run("06_paper_model", runs, tag="_mini", tokenizer_weights="someone/mini_tokenizer", tokenizer_config="",
              generator_weights=str(reference_dir / "mini_har.safetensors"),
              generator_args=str(reference_dir / "mini_har.json"), size_overrides=json.dumps(sizes), num_images=2, class_id=3)
     text = text_of(nb)
+    assert "found   someone/mini_tokenizer" in text and str(hub_cache.path) in text
     assert "tokenizer: " in text and "PSNR by prefix" in text and "skipped" not in text
 
 
