@@ -4,17 +4,21 @@
 
 # %% ../nbs/14_losses.ipynb 2
 from __future__ import annotations
-import warnings
+import math, warnings
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .tokenizer import ResTok
 from .official import CheckpointError, load_state_dict_checked, read_state_dict
+from fastcore.basics import patch
 
 # %% auto 0
-__all__ = ['LPIPS_BACKBONES', 'LOSS_TERMS', 'margin_cosine_loss', 'FrozenTimm', 'FrozenTeacher', 'lpips_backbone_url',
-           'PerceptualLoss', 'PatchDiscriminator', 'hinge_d_loss', 'lecam_reg', 'TokenizerObjective']
+__all__ = ['LPIPS_BACKBONES', 'AUGMENTATIONS', 'DINO_BACKBONE', 'DISCRIMINATORS', 'LOSS_TERMS', 'margin_cosine_loss',
+           'FrozenTimm', 'FrozenTeacher', 'lpips_backbone_url', 'PerceptualLoss', 'PatchDiscriminator', 'hinge_d_loss',
+           'lecam_reg', 'rand_brightness', 'rand_saturation', 'rand_contrast', 'rand_translation', 'rand_cutout',
+           'augment_policy', 'DiffAugment', 'timm_weights_hint', 'LocalBatchNorm', 'DinoHead', 'DinoDiscriminator',
+           'make_discriminator', 'TokenizerObjective']
 
 # %% ../nbs/14_losses.ipynb
 def margin_cosine_loss(a: torch.Tensor, b: torch.Tensor,  # features to compare along `dim`
@@ -127,6 +131,183 @@ def lecam_reg(real: torch.Tensor, fake: torch.Tensor,  # logits of this batch
     return F.relu(real - ema_fake).pow(2).mean() + F.relu(ema_real - fake).pow(2).mean()
 
 # %% ../nbs/14_losses.ipynb
+def _per_image(x: torch.Tensor, low: float, high: float) -> torch.Tensor:  # (B, 1, 1, 1) one draw per image
+    return torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).uniform_(low, high)
+
+def rand_brightness(x: torch.Tensor) -> torch.Tensor: return x + _per_image(x, -0.5, 0.5)
+
+def rand_saturation(x: torch.Tensor) -> torch.Tensor:
+    grey = x.mean(1, keepdim=True)                                             # (B, 1, H, W)
+    return (x - grey) * _per_image(x, 0.0, 2.0) + grey
+
+def rand_contrast(x: torch.Tensor) -> torch.Tensor:
+    mean = x.mean((1, 2, 3), keepdim=True)                                     # (B, 1, 1, 1)
+    return (x - mean) * _per_image(x, 0.5, 1.5) + mean
+
+# %% ../nbs/14_losses.ipynb
+def rand_translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:  # (B, C, H, W)
+    "Shift each image by up to `ratio` of its side in each direction; zeros move in."
+    B, C, H, W = x.shape
+    dy, dx = int(H * ratio + 0.5), int(W * ratio + 0.5)
+    rows = torch.arange(H, device=x.device) + torch.randint(-dy, dy + 1, (B, 1), device=x.device)   # (B, H) source rows
+    cols = torch.arange(W, device=x.device) + torch.randint(-dx, dx + 1, (B, 1), device=x.device)   # (B, W)
+    b = torch.arange(B, device=x.device)[:, None, None]
+    out = x[b, :, rows.clamp(0, H - 1)[:, :, None], cols.clamp(0, W - 1)[:, None, :]]            # (B, H, W, C)
+    inside = ((rows >= 0) & (rows < H))[:, :, None] & ((cols >= 0) & (cols < W))[:, None, :]     # (B, H, W)
+    return (out * inside[..., None]).permute(0, 3, 1, 2)
+
+def rand_cutout(x: torch.Tensor, ratio: float = 0.2) -> torch.Tensor:  # (B, C, H, W)
+    "Zero a square of `ratio` × the side at a random centre of each image (clipped at the borders)."
+    B, C, H, W = x.shape
+    h, w = int(H * ratio + 0.5), int(W * ratio + 0.5)
+    top = torch.randint(0, H, (B, 1, 1), device=x.device) - h // 2            # (B, 1, 1)
+    left = torch.randint(0, W, (B, 1, 1), device=x.device) - w // 2
+    ys, xs = torch.arange(H, device=x.device)[:, None], torch.arange(W, device=x.device)[None, :]
+    hole = (ys >= top) & (ys < top + h) & (xs >= left) & (xs < left + w)        # (B, H, W)
+    return x * ~hole[:, None]
+
+# %% ../nbs/14_losses.ipynb
+AUGMENTATIONS = dict(color=(rand_brightness, rand_saturation, rand_contrast),
+                     translation=(rand_translation,), cutout=(rand_cutout,))   # DiffAugment's policies
+
+def augment_policy(policy: str) -> tuple[str, ...]:
+    "The names in a comma-separated DiffAugment policy such as 'color,translation,cutout'."
+    names = tuple(p.strip() for p in policy.split(",") if p.strip())
+    unknown = [p for p in names if p not in AUGMENTATIONS]
+    if not names or unknown:
+        raise ValueError(f"DiffAugment policy {policy!r}: {'unknown ' + str(unknown) if unknown else 'empty'}; "
+                         f"use comma-separated names from {list(AUGMENTATIONS)}")
+    return names
+
+class DiffAugment(nn.Module):
+    "Differentiable augmentation before a discriminator: each transformation with probability `prob`, per image."
+    def __init__(self, policy: str = "color,translation,cutout",  # the paper's three
+                 prob: float = 0.5):  # the reference's
+        super().__init__()
+        self.policy, self.prob = augment_policy(policy), prob
+        self.fns = [f for p in self.policy for f in AUGMENTATIONS[p]]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> same
+        if not self.training: return x
+        for f in self.fns:
+            x = torch.where(torch.rand(x.shape[0], 1, 1, 1, device=x.device) < self.prob, f(x), x)
+        return x
+
+    def extra_repr(self) -> str: return f"policy={','.join(self.policy)!r}, prob={self.prob}"
+
+# %% ../nbs/14_losses.ipynb
+DINO_BACKBONE = "vit_small_patch16_224.dino"   # timm's DINO ViT-S/16, the paper's discriminator backbone
+
+def timm_weights_hint(name: str) -> str:
+    "Where the pretrained weights of timm model `name` are published: the file to download and pass."
+    import timm
+    cfg = timm.models.get_pretrained_cfg(name)
+    where = [f"model.safetensors of https://huggingface.co/{cfg.hf_hub_id}" if cfg and cfg.hf_hub_id else "",
+             f"{Path(cfg.url).name} from {cfg.url}" if cfg and cfg.url else ""]
+    return " or ".join(w for w in where if w) or f"timm weights of {name}, .safetensors or .pth"
+
+# %% ../nbs/14_losses.ipynb
+class LocalBatchNorm(nn.Module):
+    "Batch norm of (B, C, L) over groups of `group` images, per channel; no running statistics."
+    def __init__(self, channels: int, group: int = 8, eps: float = 1e-6):
+        super().__init__()
+        self.group, self.eps = group, eps
+        self.weight, self.bias = nn.Parameter(torch.ones(channels)), nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, L) -> (B, C, L) float32
+        parts = x.float().tensor_split(math.ceil(x.shape[0] / self.group))     # near-equal groups of <= group images
+        x = torch.cat([(p - p.mean((0, 2), keepdim=True)) * torch.rsqrt(p.var((0, 2), unbiased=False, keepdim=True) + self.eps)
+                       for p in parts])
+        return x * self.weight[:, None] + self.bias[:, None]
+
+# %% ../nbs/14_losses.ipynb
+def _sn_conv(c_in: int, c_out: int, k: int) -> nn.Module:
+    "A spectrally normalised 1-D convolution with circular padding."
+    return nn.utils.parametrizations.spectral_norm(nn.Conv1d(c_in, c_out, k, padding=k // 2, padding_mode="circular"))
+
+class DinoHead(nn.Module):
+    "One depth's head: ViT features (B, C, L) -> one logit per patch (B, L)."
+    def __init__(self, channels: int, kernel_size: int = 9, group: int = 8):
+        super().__init__()
+        C = channels
+        self.inp = nn.Sequential(_sn_conv(C, C, 1), LocalBatchNorm(C, group), nn.LeakyReLU(0.2))
+        self.res = nn.Sequential(_sn_conv(C, C, kernel_size), LocalBatchNorm(C, group), nn.LeakyReLU(0.2))
+        self.out = _sn_conv(C, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)                                                       # (B, C, L)
+        h = (h + self.res(h)) / math.sqrt(2)
+        return self.out(h).flatten(1)                                         # (B, L)
+
+# %% ../nbs/14_losses.ipynb
+class DinoDiscriminator(nn.Module):
+    "Frozen DINO ViT features at K+1 depths, one trainable head each: (B, 3, H, W) in [0, 1] -> (B, (K+1)·L) logits."
+    def __init__(self, backbone: str = DINO_BACKBONE,  # timm ViT (the paper's: DINO ViT-S/16)
+                 weights: str = "",  # its local weights file; nothing is downloaded
+                 key_blocks: tuple[int, ...] = (2, 5, 8, 11),  # blocks (0-based) read besides the block input
+                 kernel_size: int = 9, group: int = 8,  # heads: taps of the residual conv, images per batch-norm group
+                 **kw):  # more `timm.create_model` arguments (small test backbones)
+        super().__init__()
+        if not weights or not Path(weights).is_file():
+            raise FileNotFoundError(f"the DINO discriminator needs the weights of {backbone}: {timm_weights_hint(backbone)}; "
+                                    f"{'no file at ' + str(weights) if weights else 'no file was given'}. Download it and "
+                                    f"pass its path; nothing is downloaded here")
+        vit = FrozenTimm(backbone, weights, "DINO discriminator backbone", num_classes=0, **kw)
+        depth = len(vit.net.blocks)
+        if not key_blocks or not all(0 <= k < depth for k in key_blocks):
+            raise ValueError(f"key_blocks={key_blocks} must be block indices of {backbone}, in [0, {depth})")
+        self.key_blocks = tuple(sorted(key_blocks))
+        self._frozen = dict(vit=vit)                                          # not a submodule: kept out of checkpoints
+        self.heads = nn.ModuleList(DinoHead(vit.net.embed_dim, kernel_size, group) for _ in range(len(key_blocks) + 1))
+
+    @property
+    def vit(self) -> FrozenTimm: return self._frozen["vit"]
+
+    def _apply(self, fn, *args, **kw):   # .to() / .cuda() / .float() move the frozen ViT too
+        self.vit._apply(fn, *args, **kw)
+        return super()._apply(fn, *args, **kw)
+
+# %% ../nbs/14_losses.ipynb
+@patch
+def vit_input(self: DinoDiscriminator, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) in [0, 1] -> (B, 3, S, S)
+    "Crop (half of the time, when larger) or resize to the ViT's input size, then normalise."
+    (S, T), (H, W) = self.vit.net.patch_embed.img_size, x.shape[-2:]
+    if (H, W) != (S, T):
+        if H > S and W > T and torch.rand(()) < 0.5:
+            i, j = int(torch.randint(H - S + 1, ())), int(torch.randint(W - T + 1, ()))
+            x = x[..., i:i + S, j:j + T]
+        else:
+            x = F.interpolate(x.float(), size=(S, T), mode="area" if H > S else "bicubic")
+    return self.vit.normalize(x)
+
+@patch
+def features(self: DinoDiscriminator, x: torch.Tensor) -> list[torch.Tensor]:  # -> K+1 of (B, C, L)
+    "The ViT's readouts (CLS added to every patch token) after the position embedding and after each key block."
+    net, n = self.vit.net, self.vit.net.num_prefix_tokens
+    t = net.norm_pre(net.patch_drop(net._pos_embed(net.patch_embed(self.vit_input(x)))))   # (B, n + L, C)
+    readout = lambda t: (t[:, n:] + t[:, :1]).transpose(1, 2)                  # (B, C, L)
+    feats = [readout(t)]
+    for i, block in enumerate(net.blocks[: self.key_blocks[-1] + 1]):
+        t = block(t)
+        if i in self.key_blocks: feats.append(readout(t))
+    return feats
+
+@patch
+def forward(self: DinoDiscriminator, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) in [0, 1] -> (B, (K+1)·L)
+    return torch.cat([head(f) for head, f in zip(self.heads, self.features(x))], dim=1)
+
+# %% ../nbs/14_losses.ipynb
+DISCRIMINATORS = ("patchgan", "dino")
+
+def make_discriminator(net: str = "patchgan",  # "patchgan" or "dino"
+                       backbone: str = DINO_BACKBONE, weights: str = "",  # the DINO discriminator's ViT and its local file
+                       augment: str = "") -> nn.Module:  # DiffAugment policy ("" = none)
+    "The discriminator of a run: PatchGAN or DINO, behind DiffAugment when `augment` names a policy."
+    if net not in DISCRIMINATORS: raise ValueError(f"unknown discriminator {net!r}; choose one of {list(DISCRIMINATORS)}")
+    disc = PatchDiscriminator() if net == "patchgan" else DinoDiscriminator(backbone, weights)
+    return nn.Sequential(DiffAugment(augment), disc) if augment else disc
+
+# %% ../nbs/14_losses.ipynb
 class TokenizerObjective(nn.Module):
     "ResTok + the trainable parts of its losses; `forward(x)` -> (reconstruction, dict of losses)."
     def __init__(self, tok: ResTok, teacher: FrozenTeacher | None = None, perceptual: PerceptualLoss | None = None,
@@ -144,8 +325,6 @@ class TokenizerObjective(nn.Module):
     def perceptual(self): return self._frozen["perceptual"]
 
 # %% ../nbs/14_losses.ipynb
-from fastcore.basics import patch
-
 @patch
 def vf_losses(self: TokenizerObjective, x: torch.Tensor,  # (B, 3, H, W) images
               coarse_tokens: torch.Tensor,  # (B, n, W) the encoder's coarsest image block
