@@ -15,7 +15,8 @@ from .restok_config import ResTokConfig
 from .generator import GPTConfig
 from .data import DATASETS, BUILT_IN
 from .image_files import ON_DISK
-from .losses import LPIPS_BACKBONES, lpips_backbone_url
+from .losses import (LPIPS_BACKBONES, lpips_backbone_url, DISCRIMINATORS, DINO_BACKBONE, timm_weights_hint,
+                              augment_policy)
 
 # %% auto 0
 __all__ = ['STAGES', 'PRECISIONS', 'ABLATIONS', 'RECIPES', 'NATURAL_IMAGES', 'DATASET_RECIPES', 'WhatToTrain', 'TokenizerRecipe',
@@ -64,6 +65,10 @@ class TokenizerRecipe:
     disc_start: int = 20000              # step the discriminator starts
     disc_lr: float = 1e-4
     lecam_weight: float = 0.001
+    disc_net: str = "patchgan"           # discriminator: patchgan (trained from scratch) | dino (paper: frozen DINO ViT, trainable heads)
+    disc_backbone: str = DINO_BACKBONE   # timm ViT of the dino discriminator
+    disc_weights: str = ""               # its local weights file (dino_deitsmall16_pretrain.pth), never downloaded
+    disc_augment: str = ""               # DiffAugment policy before the discriminator: "" (off) | color,translation,cutout (paper)
 
 # %% ../nbs/15_config.ipynb
 @dataclass
@@ -147,6 +152,10 @@ def _check_choices(c: TrainConfig):
     _choices("device", c.device, ("auto", "cpu", "cuda"))
     _choices("code_views", c.code_views, ("auto", "none", "flip", "tencrop"))
     _choices("perceptual_net", c.perceptual_net, ("",) + tuple(LPIPS_BACKBONES))
+    _choices("disc_net", c.disc_net, DISCRIMINATORS)
+    if c.disc_augment:
+        try: augment_policy(c.disc_augment)
+        except ValueError as e: raise ConfigError(f"disc_augment={c.disc_augment!r}: {e}") from None
 
 # %% ../nbs/15_config.ipynb
 def _check_integers(c: TrainConfig):
@@ -189,7 +198,10 @@ def _check_files(c: TrainConfig):
         url = lpips_backbone_url(c.perceptual_net)
         raise ConfigError(f"perceptual_net={c.perceptual_net!r} (LPIPS) needs perceptual_weights, the local file "
                           f"{Path(url).name} ({url}); nothing is downloaded")
-    for name in ("vf_weights", "perceptual_weights"):
+    if c.disc_net == "dino" and c.disc_weight > 0 and not c.disc_weights:
+        raise ConfigError(f"disc_net='dino' needs disc_weights, a local file with the weights of {c.disc_backbone} "
+                          f"({timm_weights_hint(c.disc_backbone)}); nothing is downloaded")
+    for name in ("vf_weights", "perceptual_weights", "disc_weights"):
         p = getattr(c, name)
         if p and not Path(p).is_file(): raise ConfigError(f"{name}={p!r} is not a file")
 
@@ -244,6 +256,7 @@ _PAPER = dict(dataset="folder", image_size=256, steps=1_000_000, batch_size=32, 
               warmup_steps=5000, weight_decay=1e-4, betas=(0.9, 0.95), grad_clip=10.0, ema_decay=0.9999,
               quantizer_warmup=0, vf_teacher="vit_large_patch16_dinov3", vf_weight=1.0, vf_margin=0.25,
               perceptual_net="vgg", perceptual_weight=1.0, disc_weight=0.5, disc_start=20000, lecam_weight=0.001,
+              disc_net="dino", disc_augment="color,translation,cutout", disc_lr=1e-4,
               code_views="tencrop", gen_steps=1_500_000, gen_batch_size=32, gen_lr=1e-4, gen_min_lr=1e-4,
               gen_warmup_steps=0, gen_weight_decay=0.05, gen_ema_decay=0.0, class_dropout=0.1, cfg_scale=2.0,
               precision="fp16", eval_every=5000, ckpt_every=5000, eval_samples_per_class=1, log_every=100)
@@ -260,21 +273,35 @@ DATASET_RECIPES: dict[tuple[str, str], dict] = {
     for name in NATURAL_IMAGES}
 
 # %% ../nbs/15_config.ipynb
+def _pretrained_networks(s: dict) -> list[tuple[str, str, str, str]]:
+    "(switch, weights parameter, what it is, the file it wants) of each pretrained network that settings `s` use."
+    nets = []
+    if s.get("vf_teacher"):
+        name = s["vf_teacher"]
+        nets.append(("vf_teacher", "vf_weights", f"VF alignment to {name}", f"timm weights of {name}, .safetensors or .pth"))
+    if s.get("perceptual_net"):
+        name, url = s["perceptual_net"], lpips_backbone_url(s["perceptual_net"])
+        nets.append(("perceptual_net", "perceptual_weights", f"LPIPS-{name} perceptual loss (learned heads)", f"{Path(url).name}, {url}"))
+    if s.get("disc_net") == "dino" and s.get("disc_weight", 0) > 0:
+        vit, aug = s.get("disc_backbone", DINO_BACKBONE), s.get("disc_augment")
+        what = (f"DINO discriminator ({vit}, trainable heads; weight {s['disc_weight']} from step "
+                f"{s.get('disc_start', TrainConfig.disc_start)}) " + (f"with DiffAugment ({aug})" if aug else "without DiffAugment"))
+        nets.append(("disc_net", "disc_weights", what, timm_weights_hint(vit)))
+    return nets
+
+# %% ../nbs/15_config.ipynb
 def _frozen_networks(recipe: dict, params: dict, preset: str, log: Callable):
-    "Log each frozen network of the recipe as on (with its file) or off (with the file it wants); switch off those without one."
-    for net, weights in (("vf_teacher", "vf_weights"), ("perceptual_net", "perceptual_weights")):
-        name = params.get(net, recipe.get(net))
-        if not name: continue
-        what = f"LPIPS-{name} perceptual loss (learned heads)" if net == "perceptual_net" else f"VF alignment to {name}"
+    "Log each pretrained network of the run as on (with its file) or off (with the file it wants); switch off those without one."
+    for switch, weights, what, wants in _pretrained_networks({**recipe, **params}):
         file = params.get(weights) or recipe.get(weights)
         if file:
             log(f"{what}: on, weights {file}")
-        elif net not in params:            # set by the recipe only: train without it (set by the user: `validate` refuses)
-            wants = (f"{Path(lpips_backbone_url(name)).name}, {lpips_backbone_url(name)}" if net == "perceptual_net"
-                     else f"timm weights of {name}, .safetensors or .pth")
+        elif switch not in params:         # set by the recipe only: train without it (set by the user: `validate` refuses)
+            disc = switch == "disc_net"
             log(f"{what}: OFF in this run — the {preset} recipe uses it; pass {weights}=<local file> ({wants}) to "
-                f"switch it on; nothing is downloaded")
-            recipe[net] = ""
+                f"switch it on; nothing is downloaded" + ("; until then no adversarial loss" if disc else ""))
+            if disc: recipe["disc_weight"] = 0.0
+            else: recipe[switch] = ""
 
 def config_from_params(params: dict, log: Callable = print) -> TrainConfig:
     "A `TrainConfig` from user parameters (None = not set) on top of the preset's recipe."

@@ -20,7 +20,7 @@ from .generator import HARGenerator, generator_loss
 from .data import TensorImages, make_dataset, IN_MEMORY, MIRROR_SAFE
 from .metrics import psnr
 from .official import load_state_dict_checked
-from .losses import FrozenTeacher, PerceptualLoss, PatchDiscriminator, TokenizerObjective, hinge_d_loss, lecam_reg
+from .losses import FrozenTeacher, PerceptualLoss, TokenizerObjective, make_discriminator, hinge_d_loss, lecam_reg
 from .config import TrainConfig, ConfigError, tokenizer_config, generator_config
 from .runs import (Run, save_checkpoint, list_checkpoints, latest_checkpoint, save_final, stage_done,
                             load_tokenizer, load_generator)
@@ -215,6 +215,16 @@ def _frozen_nets(c: TrainConfig):
         raise ConfigError(str(e)) from e
     return teacher, percep
 
+def _discriminator(c: TrainConfig):
+    "The discriminator of run `c` and its AdamW, or (None, None) without an adversarial loss."
+    if not c.disc_weight > 0: return None, None
+    try:
+        disc = make_discriminator(c.disc_net, c.disc_backbone, c.disc_weights, c.disc_augment)
+    except (ValueError, OSError) as e:
+        raise ConfigError(str(e)) from e
+    betas = c.betas if c.disc_net == "dino" else (0.5, 0.9)   # the reference's DINO recipe: the tokenizer's AdamW betas
+    return disc, torch.optim.AdamW(disc.parameters(), lr=c.disc_lr, betas=betas, weight_decay=c.weight_decay)
+
 class TokenizerTraining:
     "The tokenizer stage of a run: models, optimisers, EMA, data stream; `step(i)` trains one step."
     def __init__(self, run: Run):
@@ -227,10 +237,7 @@ class TokenizerTraining:
         model = TokenizerObjective(tok, teacher, percep, c.vf_weight, c.vf_margin, c.perceptual_weight)
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=c.lr, betas=c.betas,
                                 weight_decay=c.weight_decay)
-        self.disc = self.d_opt = None
-        if c.disc_weight > 0:
-            self.disc = PatchDiscriminator()
-            self.d_opt = torch.optim.AdamW(self.disc.parameters(), lr=c.disc_lr, betas=(0.5, 0.9), weight_decay=c.weight_decay)
+        self.disc, self.d_opt = _discriminator(c)
         self.ema = make_ema(tok, c.ema_decay)
         self.lecam = torch.zeros(2)                                # EMAs of D(real), D(fake)
         self.start, weights, state = resume_stage(run, self.ckpt_dir, "tokenizer", c.steps, model, "trainer", opt, self.ema)

@@ -200,8 +200,10 @@ DINO_BACKBONE = "vit_small_patch16_224.dino"   # timm's DINO ViT-S/16, the paper
 
 def timm_weights_hint(name: str) -> str:
     "Where the pretrained weights of timm model `name` are published: the file to download and pass."
-    import timm
-    cfg = timm.models.get_pretrained_cfg(name)
+    try:
+        import timm
+        cfg = timm.models.get_pretrained_cfg(name)
+    except ImportError: cfg = None
     where = [f"model.safetensors of https://huggingface.co/{cfg.hf_hub_id}" if cfg and cfg.hf_hub_id else "",
              f"{Path(cfg.url).name} from {cfg.url}" if cfg and cfg.url else ""]
     return " or ".join(w for w in where if w) or f"timm weights of {name}, .safetensors or .pth"

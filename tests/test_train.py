@@ -34,6 +34,9 @@ def small(out, **kw) -> TrainConfig:
     (dict(precision="fp16", device="cpu"), "needs a CUDA GPU"),
     (dict(image_size=20), "does not fit preset"),
     (dict(vf_teacher="vit_small_patch14_dinov2"), "local weights file"),
+    (dict(disc_net="dino", disc_weight=0.5), "dino_deitsmall16_pretrain.pth"),
+    (dict(disc_net="stylegan"), "choose one of"),
+    (dict(disc_augment="color,blur"), "unknown \\['blur'\\]"),
     (dict(cfg_scale=0.5), "cfg_scale"),
 ])
 def test_bad_parameters(kw, msg):
@@ -173,6 +176,56 @@ def test_vf_perceptual_and_adversarial_losses(tmp_path):
     from safetensors.torch import load_file
     assert any(k.startswith("vf_enc") for k in load_file(str(ck / "trainer.safetensors")))
     assert not any(k.startswith("teacher") for k in load_file(str(ck / "trainer.safetensors")))
+
+
+def test_dino_discriminator_with_diffaugment(tmp_path):
+    "The paper's adversarial recipe on a random ViT: frozen backbone, trainable heads saved alone, resumable."
+    vit = _local_timm_weights(tmp_path, "vit_tiny_patch16_224", num_classes=0)    # stand-in for DINO ViT-S/16
+    kw = dict(stage="tokenizer", disc_net="dino", disc_backbone="vit_tiny_patch16_224", disc_weights=vit,
+              disc_augment="color,translation,cutout", disc_weight=0.5, disc_start=2, log_every=1, ckpt_every=2)
+    run_pipeline(small(tmp_path / "run", steps=4, **kw), log=lambda m: None)
+    rows = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if r.get("stage") == "tokenizer" and "loss" in r]
+    assert "adv_loss" not in rows[1] and all(abs(r["adv_loss"]) < 1e3 and 0 <= r["d_loss"] < 10 for r in rows[2:]), rows
+    from safetensors.torch import load_file
+    ck = list_checkpoints(tmp_path / "run" / "tokenizer" / "checkpoints")[-1]
+    disc = load_file(str(ck / "disc.safetensors"))
+    assert disc and all(k.startswith("1.heads.") for k in disc)                 # DiffAugment ∘ heads; the ViT is not saved
+    log = []
+    run_pipeline(small(tmp_path / "run", steps=6, **kw), log=log.append)        # resumes heads, spectral norms, D's AdamW
+    assert any("resuming from" in m and "step 4" in m for m in log), log
+
+
+def test_dino_discriminator_reads_dino_checkpoint_layout(tmp_path):
+    "DINO's own .pth (dino_deitsmall16_pretrain.pth: timm's ViT names, no head) loads; a missing file is named."
+    timm = pytest.importorskip("timm")
+    from restok_nb.losses import DinoDiscriminator
+    kw = dict(embed_dim=48, num_heads=2, img_size=32)
+    sd = timm.create_model("vit_small_patch16_224.dino", pretrained=False, num_classes=0, **kw).state_dict()
+    torch.save(sd, tmp_path / "dino_deitsmall16_pretrain.pth")
+    d = DinoDiscriminator(weights=str(tmp_path / "dino_deitsmall16_pretrain.pth"), **kw)
+    assert torch.equal(d.vit.net.pos_embed, sd["pos_embed"])
+    assert d(torch.rand(2, 3, 64, 64)).shape == (2, 5 * 4)
+    with pytest.raises(FileNotFoundError, match="huggingface.co/timm/vit_small_patch16_224.dino"):
+        DinoDiscriminator(weights=str(tmp_path / "nope.pth"))
+
+
+def test_paper_recipe_lists_its_pretrained_networks(tmp_path):
+    "restok_l_128's configuration names LPIPS, the DINO discriminator with DiffAugment and the VF teacher: on or off."
+    from restok_nb.config import config_from_params
+    files = {k: tmp_path / f"{k}.bin" for k in ("vf_weights", "perceptual_weights", "disc_weights")}
+    for f in files.values(): f.write_bytes(b"")
+    off, on = [], []
+    c_off = config_from_params(dict(preset="restok_l_128"), log=off.append)
+    c_on = config_from_params(dict(preset="restok_l_128", **{k: str(v) for k, v in files.items()}), log=on.append)
+    wants = ("timm weights of vit_large_patch16_dinov3", "vgg16-397923af.pth", "dino_deitsmall16_pretrain.pth")
+    for line, on_line, what, want, (k, f) in zip(off, on, ("VF alignment", "LPIPS-vgg perceptual loss (learned heads)",
+                                                           "DINO discriminator"), wants, files.items()):
+        assert line.startswith(what) and ": OFF in this run" in line and want in line, line
+        assert on_line.startswith(what) and on_line.endswith(f": on, weights {f}"), on_line
+    assert "with DiffAugment (color,translation,cutout)" in on[2] and "weight 0.5 from step 20000" in on[2]
+    assert (c_off.disc_weight, c_off.perceptual_net, c_off.vf_teacher) == (0.0, "", "")
+    assert (c_on.disc_net, c_on.disc_weight, c_on.perceptual_net) == ("dino", 0.5, "vgg")
 
 
 def test_teacher_without_local_file_is_a_clear_error(tmp_path):
