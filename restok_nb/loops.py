@@ -23,12 +23,12 @@ from .official import load_state_dict_checked
 from .losses import FrozenTeacher, PerceptualLoss, PatchDiscriminator, TokenizerObjective, hinge_d_loss, lecam_reg
 from .config import TrainConfig, ConfigError, tokenizer_config, generator_config
 from .runs import (Run, save_checkpoint, list_checkpoints, latest_checkpoint, save_final, stage_done,
-                            load_tokenizer, load_generator)
+                            load_tokenizer, load_generator, ArtifactDamaged)
 
 # %% auto 0
 __all__ = ['lr_at', 'make_ema', 'step_generator', 'batch_stream', 'resume_stage', 'save_stage', 'optimizer_step', 'train_loop',
-           'check_in_sync', 'run_dataset', 'spread_images', 'heldout_psnr', 'TokenizerTraining', 'train_tokenizer',
-           'GeneratorTraining', 'train_generator']
+           'check_in_sync', 'run_dataset', 'spread_images', 'heldout_psnr', 'TokenizerTraining', 'finished_stage',
+           'check_rebuilt', 'train_tokenizer', 'GeneratorTraining', 'train_generator']
 
 # %% ../nbs/17_loops.ipynb
 def lr_at(step: int, total: int, peak: float, floor: float, warmup: int) -> float:
@@ -136,10 +136,9 @@ def optimizer_step(run: Run, model: nn.Module, opt: torch.optim.Optimizer, lr: f
     return out
 
 # %% ../nbs/17_loops.ipynb
-def _log_line(run: Run, what: str, done: int, total: int, lr: float, losses: dict, since: tuple[float, int], bar):
-    "A metrics.jsonl line, the bar's postfix and now and then a plain line; returns the new (time, step)."
-    c, now = run.c, time.time()
-    dt = (now - since[0]) / max(1, done - since[1])
+def _log_line(run: Run, what: str, done: int, total: int, lr: float, losses: dict, dt: float, bar):
+    "A metrics.jsonl line (`dt`: seconds per step), the bar's postfix and now and then a plain line."
+    c = run.c
     vals = {k: float(v) for k, v in losses.items()}
     name, key = ("l2", "l2_loss") if "l2_loss" in vals else ("loss", "loss")
     run.metric(stage=what, step=done, lr=lr, sec_per_step=round(dt, 4), **vals)
@@ -147,7 +146,6 @@ def _log_line(run: Run, what: str, done: int, total: int, lr: float, losses: dic
     if done % (4 * c.log_every) == 0 or done == total:
         run.log(f"{what} step {done}/{total}: {name} {vals[key]:.4f}, {dt:.3f} s/step, "
                 f"~{dt * (total - done) / 60:.1f} min left")
-    return now, done
 
 # %% ../nbs/17_loops.ipynb
 def train_loop(run: Run, what: str, start: int, total: int,
@@ -159,12 +157,15 @@ def train_loop(run: Run, what: str, start: int, total: int,
     c = run.c
     bar = tqdm(range(start, total), initial=start, total=total, desc=what, disable=not run.main,
                file=sys.stdout, mininterval=5, ascii=True)
-    since = (time.time(), start)
+    since, busy = start, 0.0                        # step of the last log line; seconds spent in `step` since
     for i in bar:
+        t = time.perf_counter()
         lr, losses = step(i)
+        busy += time.perf_counter() - t
         done = i + 1
         if done % c.log_every == 0 or done == total:
-            since = _log_line(run, what, done, total, lr, losses, since, bar)
+            _log_line(run, what, done, total, lr, losses, busy / (done - since), bar)
+            since, busy = done, 0.0
         if evaluate is not None and c.eval_every and (done % c.eval_every == 0 or done == total) and run.main:
             evaluate(done)
         if done % c.ckpt_every == 0 or done == total:
@@ -304,13 +305,31 @@ def final(self: TokenizerTraining) -> ResTok:
     return self.ema.module if self.ema is not None else self.run.unwrap(self.model).tok
 
 # %% ../nbs/17_loops.ipynb
+def finished_stage(run: Run, out: Path, steps: int, load: Callable, what: str):
+    "(model, damage): the stage finished in `out`, verified and loaded; or None and why it must be rebuilt."
+    if not (run.c.resume and stage_done(out, steps)): return None, None
+    try: model = load(out, strict=True).to(run.device)
+    except ArtifactDamaged as e:
+        run.log(f"WARNING: {what}: {e}; rebuilding it from the newest intact checkpoint in {out / 'checkpoints'}")
+        return None, str(e)
+    run.log(f"{what}: already trained for {steps} steps in {out}; skipping")
+    return model, None
+
+def check_rebuilt(damage: str | None, start: int, out: Path, what: str):
+    "Stop when a damaged finished stage has no intact checkpoint (`start` 0) to be rebuilt from."
+    if damage and start == 0:
+        raise ArtifactDamaged(f"{damage}; no intact checkpoint is left in {out / 'checkpoints'} to rebuild it from: "
+                              f"delete the folder {out} and rerun the same command to train the {what} again "
+                              f"(or restore the file from a backup)")
+
+# %% ../nbs/17_loops.ipynb
 def train_tokenizer(run: Run) -> ResTok:
-    "Train (or resume, or skip if done) the tokenizer of `run`; returns the trained (EMA) tokenizer."
+    "Train (or resume, or skip if done and intact) the tokenizer of `run`; returns the trained (EMA) tokenizer."
     c, out = run.c, run.dir / "tokenizer"
-    if c.resume and stage_done(out, c.steps):
-        run.log(f"tokenizer: already trained for {c.steps} steps in {out}; skipping")
-        return load_tokenizer(out).to(run.device)
+    tok, damage = finished_stage(run, out, c.steps, load_tokenizer, "tokenizer")
+    if tok is not None: return tok
     t = TokenizerTraining(run)
+    check_rebuilt(damage, t.start, out, "tokenizer")
     train_loop(run, "tokenizer", t.start, c.steps, t.step, t.checkpoint, t.evaluate)
     check_in_sync(run, run.unwrap(t.model), "tokenizer")
     final = t.final
@@ -365,12 +384,12 @@ def checkpoint(self: GeneratorTraining, done: int):
 
 # %% ../nbs/17_loops.ipynb
 def train_generator(run: Run, codes: np.ndarray, labels: np.ndarray, tcfg) -> HARGenerator:
-    "Train (or resume, or skip if done) the generator on extracted codes; returns the (EMA) generator."
+    "Train (or resume, or skip if done and intact) the generator on extracted codes; returns the (EMA) generator."
     c, out = run.c, run.dir / "generator"
-    if c.resume and stage_done(out, c.gen_steps):
-        run.log(f"generator: already trained for {c.gen_steps} steps in {out}; skipping")
-        return load_generator(out).to(run.device)
+    har, damage = finished_stage(run, out, c.gen_steps, load_generator, "generator")
+    if har is not None: return har
     t = GeneratorTraining(run, codes, labels, tcfg)
+    check_rebuilt(damage, t.start, out, "generator")
     train_loop(run, "generator", t.start, c.gen_steps, t.step, t.checkpoint)
     check_in_sync(run, run.unwrap(t.model), "generator")
     final = t.ema.module if t.ema is not None else run.unwrap(t.model)
