@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_loops.ipynb 2
 from __future__ import annotations
-import math, sys, time
+import hashlib, math, os, sys, time, warnings
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -23,12 +23,12 @@ from .official import load_state_dict_checked
 from .losses import FrozenTeacher, PerceptualLoss, PatchDiscriminator, TokenizerObjective, hinge_d_loss, lecam_reg
 from .config import TrainConfig, ConfigError, tokenizer_config, generator_config
 from .runs import (Run, save_checkpoint, list_checkpoints, latest_checkpoint, save_final, stage_done,
-                            load_tokenizer, load_generator, ArtifactDamaged)
+                            load_tokenizer, load_generator, ArtifactDamaged, write_json, read_json)
 
 # %% auto 0
 __all__ = ['lr_at', 'make_ema', 'step_generator', 'batch_stream', 'resume_stage', 'save_stage', 'optimizer_step', 'train_loop',
-           'check_in_sync', 'run_dataset', 'spread_images', 'heldout_psnr', 'TokenizerTraining', 'finished_stage',
-           'check_rebuilt', 'train_tokenizer', 'GeneratorTraining', 'train_generator']
+           'check_in_sync', 'scan_image_folders', 'run_dataset', 'spread_images', 'heldout_psnr', 'TokenizerTraining',
+           'finished_stage', 'check_rebuilt', 'train_tokenizer', 'GeneratorTraining', 'train_generator']
 
 # %% ../nbs/17_loops.ipynb
 def lr_at(step: int, total: int, peak: float, floor: float, warmup: int) -> float:
@@ -186,10 +186,57 @@ def check_in_sync(run: Run, module: nn.Module, what: str) -> float:
     return float(total)
 
 # %% ../nbs/17_loops.ipynb
+_FOLDER_SPLITS = (("train", "train"), ("test", "val"))              # (run split, folder)
+
+def _folder_listing(ds) -> str:
+    "A fingerprint of an ImageFolder's files (names, sizes, modification times) and refused links."
+    h = hashlib.sha256()
+    for p, _ in ds.samples:
+        st = p.stat(); h.update(f"{p.relative_to(ds.root)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    for p in sorted(ds.skipped): h.update(f"link {p.relative_to(ds.root)}\n".encode())
+    return h.hexdigest()
+
+def _scan_split(c: TrainConfig, split: str, old: dict) -> dict:
+    "The skipped-files entry of one split: the earlier one if the listing is unchanged, else a fresh scan."
+    ds = make_dataset("folder", split=split, image_size=c.image_size, data_dir=c.data_dir)
+    key = _folder_listing(ds)
+    if old.get("listing") == key: return old
+    ds.scan(num_workers=c.num_workers)                                  # raises for a class with no readable image
+    return dict(listing=key, files=len(ds.samples), skipped={str(p.relative_to(ds.root)): r for p, r in ds.skipped.items()})
+
+# %% ../nbs/17_loops.ipynb
+def scan_image_folders(run: Run) -> dict:
+    "For a folder dataset: every file decoded once, `skipped_files.json` written (folder -> file -> reason)."
+    c, path = run.c, run.dir / "skipped_files.json"
+    if c.dataset != "folder": return {}
+    report, error = {}, None
+    if run.main:
+        try: old = read_json(path) if path.exists() else {}
+        except ArtifactDamaged: old = {}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")                          # summarised below, listed in the report
+                report = {sub: _scan_split(c, split, old.get(sub, {})) for split, sub in _FOLDER_SPLITS}
+            write_json(path, report)
+            n = sum(len(r["skipped"]) for r in report.values())
+            if n: run.log(f"WARNING: {n} image files left out (unreadable, or links not followed); each is named "
+                          f"with its reason in {path}")
+        except ValueError as e: error = f"data_dir {c.data_dir}: {e}"
+    if run.world > 1:
+        from accelerate.utils import broadcast_object_list
+        error = broadcast_object_list([error])[0]
+    if error: raise ConfigError(error)
+    return report
+
 def run_dataset(c: TrainConfig, split: str, augment: bool):
     "The run's dataset split (the training augmentation only for image files: in-memory sets are flipped by the batch stream)."
-    return make_dataset(c.dataset, split=split, image_size=c.image_size, data_dir=c.data_dir or None,
-                        augment=augment and c.dataset not in IN_MEMORY)
+    ds = make_dataset(c.dataset, split=split, image_size=c.image_size, data_dir=c.data_dir or None,
+                      augment=augment and c.dataset not in IN_MEMORY)
+    path = Path(c.out_dir) / "skipped_files.json"
+    if c.dataset == "folder" and path.exists():                       # leave out what the run's scan found unusable
+        sub = dict(_FOLDER_SPLITS)["train" if split == "train" else "test"]
+        ds.drop({ds.root / f: r for f, r in read_json(path)[sub]["skipped"].items()})
+    return ds
 
 def spread_images(ds, n: int) -> torch.Tensor:
     "`n` images spread evenly over a dataset, as one tensor (a stream without a length: its first `n`)."

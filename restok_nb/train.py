@@ -21,7 +21,7 @@ from . import metrics, extractors
 from .config import TrainConfig, ConfigError, validate, config_from_dict, config_from_params
 from .runs import (Run, write_json, read_json, stage_done, check_run_dir, load_tokenizer, load_generator,
                             ArtifactDamaged, verify_file, commit_file, check_weights, make_out_dir)
-from .loops import train_tokenizer, train_generator, run_dataset
+from .loops import train_tokenizer, train_generator, run_dataset, scan_image_folders
 
 # %% auto 0
 __all__ = ['MAX_CLASSIFIER_CLASSES', 'image_views', 'resolve_views', 'extract_codes', 'evaluate_tokenizer', 'evaluate_generator',
@@ -249,6 +249,7 @@ def run_pipeline(c: TrainConfig, log: Callable = print) -> dict:
     validate(c)
     run = Run(c, log)
     check_run_dir(run)
+    scan_image_folders(run)                         # a folder dataset: unusable files named in skipped_files.json
     t0, har = time.time(), None
     tok = _trained_tokenizer(run)
     if c.stage in ("generator", "all"):
