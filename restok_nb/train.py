@@ -342,7 +342,8 @@ def load_or_train(run_dir: str | os.PathLike,  # run folder of `restok_nb.train`
     try: return _load_run(run_dir, stage)
     except ArtifactDamaged as e:      # rebuild what is damaged from the run's newest intact checkpoints
         log(f"WARNING: {e}; rerunning {run_dir}'s recorded config to rebuild it")
-        run_pipeline(dataclasses.replace(config_from_dict(read_json(run_dir / "config.json", strict=False)), resume=True), log)
+        recorded = config_from_dict(read_json(run_dir / "config.json", strict=False))
+        run_pipeline(dataclasses.replace(recorded, resume=True, out_dir=str(run_dir)), log)   # the folder may have moved
         return _load_run(run_dir, stage)
 
 

@@ -349,3 +349,17 @@ def test_pipeline_on_a_hostile_folder_names_every_skipped_file(hostile, tmp_path
     assert summary["generator"]["samples"] == 3                                    # every class kept its id
     codes_labels = np.load(tmp_path / "run" / "codes" / "labels.npy")
     assert len(codes_labels) == 3 * 3 + 1 and sorted(set(codes_labels.tolist())) == [0, 1, 2]   # 9 pngs + the portrait
+
+
+def test_load_or_train_rebuilds_a_damaged_model(finished, tmp_path):
+    from restok_nb.train import load_or_train
+    d = tmp_path / "moved"
+    shutil.copytree(finished, d)                                                    # config.json names the old folder
+    model = d / "generator" / "model.safetensors"
+    good = model.read_bytes()
+    model.write_bytes(good[:-64])
+    logs, before = [], (finished / "metrics.jsonl").read_text()
+    tok, har = quiet(load_or_train, d, log=logs.append)
+    assert "generator/model.safetensors is damaged" in logs[0] and "rebuild" in logs[0], logs
+    assert model.read_bytes() == good and har is not None
+    assert (finished / "metrics.jsonl").read_text() == before                        # rebuilt here, not in the old folder
