@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import warnings
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -14,7 +15,7 @@ from fastcore.basics import patch
 from torchvision.transforms import v2
 import numpy as np
 from .image_files import (ImageFolder, webdataset_shards, eval_transform, train_transform, is_remote,
-                                   read_on_disk, ON_DISK)
+                                   read_on_disk, ON_DISK, _class_names)
 
 # %% auto 0
 __all__ = ['DIGITS_TEST_FRACTION', 'COLOUR_CLASSES', 'PHOTOS', 'PHOTO_GRID', 'PHOTO_HELD_OUT', 'BUILT_IN', 'DATASETS',
@@ -280,7 +281,11 @@ def _image_folder_split(root: Path, sub: str, transform, layout: str) -> ImageFo
     "The ImageFolder `root/sub`; raises, describing `layout`, if either folder is missing."
     if not root.is_dir(): raise FileNotFoundError(f"data_dir {root} does not exist: pass {layout}")
     if not (root / sub).is_dir(): raise FileNotFoundError(f"{root / sub} not found: data_dir must be {layout}")
-    return ImageFolder(root / sub, transform=transform)
+    classes = None
+    if sub != "train":
+        if (root / "train").is_dir(): classes = _class_names(root / "train")
+        else: warnings.warn(f"no {root / 'train'} beside {root / sub}: class ids follow {sub}/'s own folders")
+    return ImageFolder(root / sub, transform=transform, classes=classes)
 
 # %% ../nbs/11_data.ipynb
 def _shard_source(data_dir: str | os.PathLike, sub: str, layout: str) -> str | Path:

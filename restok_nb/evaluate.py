@@ -19,7 +19,7 @@ from .metrics import FeatureStats, inception_score, psnr, ssim
 from .extractors import (FID_WEIGHTS_NAME, Extractor, classifier_extractor, inception_extractor,
                                   load_classifier)
 from .data import make_dataset, DATASETS
-from .runs import write_json, load_tokenizer, load_generator
+from .runs import write_json, load_tokenizer, load_generator, verify_file, check_weights, ArtifactDamaged
 
 # %% auto 0
 __all__ = ['reference_stats', 'rfid', 'gfid', 'EvaluateError', 'run', 'main']
@@ -264,7 +264,10 @@ def _extractor(a, device) -> Extractor:
     if path is None or not path.is_file():
         raise EvaluateError(f"--extractor classifier needs a trained small classifier: pass --classifier or a "
                             f"--run-dir that has classifier.safetensors (training writes it for the built-in datasets)")
-    return classifier_extractor(load_classifier(path, device))
+    for f in (path, path.with_suffix(".json")): verify_file(f, strict=False)   # checked when it has a checksum
+    clf = load_classifier(path, device)
+    check_weights(clf.state_dict(), path)
+    return classifier_extractor(clf)
 
 # %% ../nbs/19_evaluate.ipynb
 def run(argv=None) -> dict:
@@ -297,6 +300,9 @@ def main(argv=None):
     "`python -m restok_nb.evaluate ...`: print the result as JSON (main process)."
     try: result = run(argv)
     except EvaluateError as e: sys.exit(f"error: {e}")
+    except ArtifactDamaged as e:
+        sys.exit(f"error: {e}. Rerun the training command of that run folder to rebuild it from its newest intact "
+                 f"checkpoint, or restore the file")
     if result: print(json.dumps(result, indent=2))
 
 if __name__ == "__main__" and Path(sys.argv[0]).name == "evaluate.py":   # python -m restok_nb.evaluate

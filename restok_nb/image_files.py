@@ -4,6 +4,7 @@
 
 # %% ../nbs/10_image_files.ipynb 2
 from __future__ import annotations
+import bisect
 import io
 import math
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastcore.basics import patch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms import v2
 import webdataset as wds
 import torchvision.datasets as tvd
@@ -50,6 +51,7 @@ def load_rgb(src: str | os.PathLike | bytes) -> Image.Image:
     with f:
         im = Image.open(f)
         im.load()                                                   # decode now: truncation raises here
+        im = ImageOps.exif_transpose(im)                            # as the camera meant it to be seen
     return to_rgb(im)
 
 # %% ../nbs/10_image_files.ipynb
@@ -99,12 +101,35 @@ def _reason(e: Exception) -> str:
     return f"{type(e).__name__}: {msg}"[:80]
 
 # %% ../nbs/10_image_files.ipynb
-def _list_files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
-    "Files under `folder` (any depth, hidden ones left out) whose extension is in `exts`, sorted."
-    found = []
-    for d, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = [x for x in dirs if not x.startswith(".")]       # prune hidden folders
-        found += [Path(d, f) for f in files if f.lower().endswith(exts) and not f.startswith(".")]
+def _link_problem(link: Path, home: Path, root: Path) -> str | None:
+    "Why symlink `link` must not be followed from class folder `home` inside `root` (None: it may be)."
+    try: target = link.resolve(strict=True)
+    except (OSError, RuntimeError): return "broken symlink (or a loop of symlinks)"
+    if not target.is_relative_to(root): return f"symlink leaving the dataset root {root} (-> {target})"
+    if not target.is_relative_to(home): return f"symlink into another class's folder (-> {target})"
+    if target.is_dir() and link.parent.resolve().is_relative_to(target): return f"symlink loop (-> {target})"
+    return None
+
+def _list_files(folder: Path, exts: tuple[str, ...], root: Path | None = None,
+                refused: dict | None = None) -> list[Path]:  # refused: filled with link path -> reason
+    "Files under `folder` (any depth, hidden ones left out) with an extension in `exts`, sorted; links checked."
+    home = folder.resolve()
+    root = (root or folder).resolve()
+    refused = {} if refused is None else refused
+    found, seen = [], set()                                          # seen: real paths read already
+    stack = [folder]
+    while stack:
+        d = stack.pop()
+        if d.resolve() in seen: continue
+        seen.add(d.resolve())
+        for e in sorted(os.scandir(d), key=lambda e: e.name):
+            p = Path(e.path)
+            if e.name.startswith("."): continue
+            if e.is_symlink() and (why := _link_problem(p, home, root)):
+                refused[p] = why; continue
+            if e.is_dir(): stack.append(p)
+            elif e.is_file() and e.name.lower().endswith(exts) and p.resolve() not in seen:
+                seen.add(p.resolve()); found.append(p)
     return sorted(found)
 
 # %% ../nbs/10_image_files.ipynb
@@ -122,33 +147,61 @@ def _class_names(root: Path) -> list[str]:
     return classes
 
 # %% ../nbs/10_image_files.ipynb
-def _labelled_files(root: Path, classes: list[str], extensions: tuple[str, ...] | None) -> list[tuple[Path, int]]:
-    "(path, class id) of every image file under `root/<class>`; raises if a class folder holds none."
+def _labelled_files(root: Path, classes: list[str], extensions: tuple[str, ...] | None,
+                    refused: dict | None = None, required: bool = True) -> list[tuple[Path, int]]:
+    "(path, class id) of every image file under `root/<class>`; raises if a class folder (`required`: every class) holds none."
     exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in (extensions or IMAGE_EXTENSIONS))
+    refused = {} if refused is None else refused
     samples, empty = [], []
     for label, c in enumerate(classes):
-        files = _list_files(root / c, exts)
+        folder = root / c
+        if not required and not folder.is_dir(): continue
+        if folder.is_symlink() and (why := _link_problem(folder, root.resolve(), root.resolve())):
+            refused[folder] = why; files = []
+        else: files = _list_files(folder, exts, root, refused)
         samples += [(p, label) for p in files]
         if not files: empty.append(c)
     if empty:
+        links = [f"{p.relative_to(root)} ({r})" for p, r in refused.items() if p.relative_to(root).parts[0] in empty]
         raise FileNotFoundError(
             f"{len(empty)} of {len(classes)} class folders in {root} hold no image files "
             f"({', '.join(empty[:5])}{', …' if len(empty) > 5 else ''}): {_expected_layout(root)}; "
-            f"image extensions looked for: {', '.join(exts[:12])}{', …' if len(exts) > 12 else ''}")
+            f"image extensions looked for: {', '.join(exts[:12])}{', …' if len(exts) > 12 else ''}"
+            + (f"; links not followed: {', '.join(links[:5])}" if links else ""))
     return samples
 
 # %% ../nbs/10_image_files.ipynb
+def _fixed_classes(root: Path, classes: list[str]) -> list[str]:
+    "`classes`, after checking that every class folder in `root` is one of them."
+    extra = [c for c in _class_names(root) if c not in classes]
+    if extra:
+        raise ValueError(f"{root} has class folders that the training split does not have: {', '.join(extra[:10])}"
+                         f"{' …' if len(extra) > 10 else ''}; every held-out class needs training images — add them "
+                         f"to train/ or remove these folders")
+    return list(classes)
+
+def _class_spans(samples: list[tuple[Path, int]], num_classes: int) -> list[range]:
+    "For each class id, the range of its sample indices (samples are listed class by class)."
+    ys = [y for _, y in samples]
+    return [range(bisect.bisect_left(ys, k), bisect.bisect_right(ys, k)) for k in range(num_classes)]
+
 class ImageFolder(torch.utils.data.Dataset):
     "Images in `root/<class>/<image>` (ImageNet layout) as RGB; unreadable files are skipped and reported."
     def __init__(self, root: str | os.PathLike,
                  transform=None,  # PIL RGB image -> tensor; default `eval_transform(image_size)` or `to_float_tensor`
                  image_size: int | None = None,
-                 extensions: tuple[str, ...] | None = None):  # default: every extension PIL can open
+                 extensions: tuple[str, ...] | None = None,  # default: every extension PIL can open
+                 classes: list[str] | None = None):  # the class list (default: root's sub-folders)
         self.root = root = Path(root)
-        self.classes = _class_names(root)
-        self.samples: list[tuple[Path, int]] = _labelled_files(root, self.classes, extensions)
-        self.transform = transform or (eval_transform(image_size) if image_size else to_float_tensor)
+        self.classes = _class_names(root) if classes is None else _fixed_classes(root, classes)
         self.skipped: dict[Path, str] = {}
+        self.samples: list[tuple[Path, int]] = _labelled_files(root, self.classes, extensions, self.skipped,
+                                                               required=classes is None)
+        self.spans = _class_spans(self.samples, len(self.classes))   # class id -> its sample indices
+        self.transform = transform or (eval_transform(image_size) if image_size else to_float_tensor)
+        if self.skipped:
+            warnings.warn(f"not following {len(self.skipped)} symlink(s) in {root}: " + ", ".join(
+                f"{p.relative_to(root)} ({r})" for p, r in list(self.skipped.items())[:10]), stacklevel=2)
 
     def __len__(self): return len(self.samples)
 
@@ -175,12 +228,14 @@ def _load(self: ImageFolder, j: int):
 # %% ../nbs/10_image_files.ipynb
 @patch
 def __getitem__(self: ImageFolder, i: int) -> tuple[torch.Tensor, int]:
-    n = len(self.samples)
-    for k in range(n):                                          # this sample, else the next readable one
-        j = (i + k) % n
+    label = self.samples[i][1]
+    span = self.spans[label]
+    for k in range(len(span)):                                  # this sample, else the next readable one of its class
+        j = span[(i - span.start + k) % len(span)]
         img = self._load(j)
-        if img is not None: return self.transform(img), self.samples[j][1]
-    raise RuntimeError(f"no readable image in {self.root}: {self.report()}")
+        if img is not None: return self.transform(img), label
+    raise ValueError(f"class {self.classes[label]!r} in {self.root} has no readable image ({len(span)} files, all "
+                     f"unreadable): replace its files or remove the class folder. {self.report()}")
 
 # %% ../nbs/10_image_files.ipynb
 @patch
@@ -192,11 +247,46 @@ def report(self: ImageFolder) -> str:
     return f"{len(names)} of {len(self)} files unreadable, skipped: {', '.join(names[:10])}{more}"
 
 # %% ../nbs/10_image_files.ipynb
+def _probe(path: Path) -> str:
+    "'' if `path` decodes, else the reason it does not."
+    try: load_rgb(path); return ""
+    except Exception as e: return _reason(e)
+
+class _Probe(torch.utils.data.Dataset):
+    def __init__(self, paths): self.paths = paths
+    def __len__(self): return len(self.paths)
+    def __getitem__(self, i): return _probe(self.paths[i])
+
 @patch
-def scan(self: ImageFolder) -> str:
-    "Try to decode every file now (records the unreadable ones); returns `report()`."
-    for j in range(len(self.samples)): self._load(j)
+def scan(self: ImageFolder, num_workers: int = 0) -> str:
+    "Try to decode every file now (records the unreadable ones); returns `report()`; raises for a class with none readable."
+    todo = [p for p, _ in self.samples if p not in self.skipped]
+    loader = torch.utils.data.DataLoader(_Probe(todo), batch_size=64, num_workers=num_workers, collate_fn=list)
+    reasons = [r for batch in loader for r in batch]
+    for p, r in zip(todo, reasons):
+        if r: self.skipped[p] = r
+    if reasons.count("") < len(todo): warnings.warn(f"unreadable images in {self.root}: {self.report()}", stacklevel=2)
+    dead = [c for k, c in enumerate(self.classes)
+            if len(span := self.spans[k]) and all(self.samples[j][0] in self.skipped for j in span)]
+    if dead:
+        raise ValueError(f"{len(dead)} class(es) in {self.root} have no readable image: {', '.join(dead[:10])}; "
+                         f"replace their files or remove the class folders. {self.report()}")
     return self.report()
+
+# %% ../nbs/10_image_files.ipynb
+@patch
+def drop(self: ImageFolder, skipped: dict) -> ImageFolder:  # path -> reason
+    "Leave the files in `skipped` out of the samples (recorded in `self.skipped`); a class left empty raises."
+    gone = {Path(p): r for p, r in skipped.items()}
+    dead = [c for k, c in enumerate(self.classes)
+            if len(span := self.spans[k]) and all(self.samples[j][0] in gone for j in span)]
+    if dead:
+        raise ValueError(f"{len(dead)} class(es) in {self.root} have no readable image: {', '.join(dead[:10])}; "
+                         f"replace their files or remove the class folders")
+    self.skipped.update(gone)
+    self.samples = [(p, y) for p, y in self.samples if p not in gone]
+    self.spans = _class_spans(self.samples, len(self.classes))
+    return self
 
 # %% ../nbs/10_image_files.ipynb
 @patch

@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_loops.ipynb 2
 from __future__ import annotations
-import math, sys, time
+import hashlib, math, os, sys, time, warnings
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -23,12 +23,12 @@ from .official import load_state_dict_checked
 from .losses import FrozenTeacher, PerceptualLoss, TokenizerObjective, make_discriminator, hinge_d_loss, lecam_reg
 from .config import TrainConfig, ConfigError, tokenizer_config, generator_config
 from .runs import (Run, save_checkpoint, list_checkpoints, latest_checkpoint, save_final, stage_done,
-                            load_tokenizer, load_generator)
+                            load_tokenizer, load_generator, ArtifactDamaged, write_json, read_json)
 
 # %% auto 0
 __all__ = ['lr_at', 'make_ema', 'step_generator', 'batch_stream', 'resume_stage', 'save_stage', 'optimizer_step', 'train_loop',
-           'check_in_sync', 'run_dataset', 'spread_images', 'heldout_psnr', 'TokenizerTraining', 'train_tokenizer',
-           'GeneratorTraining', 'train_generator']
+           'check_in_sync', 'scan_image_folders', 'run_dataset', 'spread_images', 'heldout_psnr', 'TokenizerTraining',
+           'finished_stage', 'check_rebuilt', 'train_tokenizer', 'GeneratorTraining', 'train_generator']
 
 # %% ../nbs/17_loops.ipynb
 def lr_at(step: int, total: int, peak: float, floor: float, warmup: int) -> float:
@@ -136,10 +136,9 @@ def optimizer_step(run: Run, model: nn.Module, opt: torch.optim.Optimizer, lr: f
     return out
 
 # %% ../nbs/17_loops.ipynb
-def _log_line(run: Run, what: str, done: int, total: int, lr: float, losses: dict, since: tuple[float, int], bar):
-    "A metrics.jsonl line, the bar's postfix and now and then a plain line; returns the new (time, step)."
-    c, now = run.c, time.time()
-    dt = (now - since[0]) / max(1, done - since[1])
+def _log_line(run: Run, what: str, done: int, total: int, lr: float, losses: dict, dt: float, bar):
+    "A metrics.jsonl line (`dt`: seconds per step), the bar's postfix and now and then a plain line."
+    c = run.c
     vals = {k: float(v) for k, v in losses.items()}
     name, key = ("l2", "l2_loss") if "l2_loss" in vals else ("loss", "loss")
     run.metric(stage=what, step=done, lr=lr, sec_per_step=round(dt, 4), **vals)
@@ -147,7 +146,6 @@ def _log_line(run: Run, what: str, done: int, total: int, lr: float, losses: dic
     if done % (4 * c.log_every) == 0 or done == total:
         run.log(f"{what} step {done}/{total}: {name} {vals[key]:.4f}, {dt:.3f} s/step, "
                 f"~{dt * (total - done) / 60:.1f} min left")
-    return now, done
 
 # %% ../nbs/17_loops.ipynb
 def train_loop(run: Run, what: str, start: int, total: int,
@@ -159,12 +157,15 @@ def train_loop(run: Run, what: str, start: int, total: int,
     c = run.c
     bar = tqdm(range(start, total), initial=start, total=total, desc=what, disable=not run.main,
                file=sys.stdout, mininterval=5, ascii=True)
-    since = (time.time(), start)
+    since, busy = start, 0.0                        # step of the last log line; seconds spent in `step` since
     for i in bar:
+        t = time.perf_counter()
         lr, losses = step(i)
+        busy += time.perf_counter() - t
         done = i + 1
         if done % c.log_every == 0 or done == total:
-            since = _log_line(run, what, done, total, lr, losses, since, bar)
+            _log_line(run, what, done, total, lr, losses, busy / (done - since), bar)
+            since, busy = done, 0.0
         if evaluate is not None and c.eval_every and (done % c.eval_every == 0 or done == total) and run.main:
             evaluate(done)
         if done % c.ckpt_every == 0 or done == total:
@@ -185,10 +186,57 @@ def check_in_sync(run: Run, module: nn.Module, what: str) -> float:
     return float(total)
 
 # %% ../nbs/17_loops.ipynb
+_FOLDER_SPLITS = (("train", "train"), ("test", "val"))              # (run split, folder)
+
+def _folder_listing(ds) -> str:
+    "A fingerprint of an ImageFolder's files (names, sizes, modification times) and refused links."
+    h = hashlib.sha256()
+    for p, _ in ds.samples:
+        st = p.stat(); h.update(f"{p.relative_to(ds.root)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    for p in sorted(ds.skipped): h.update(f"link {p.relative_to(ds.root)}\n".encode())
+    return h.hexdigest()
+
+def _scan_split(c: TrainConfig, split: str, old: dict) -> dict:
+    "The skipped-files entry of one split: the earlier one if the listing is unchanged, else a fresh scan."
+    ds = make_dataset("folder", split=split, image_size=c.image_size, data_dir=c.data_dir)
+    key = _folder_listing(ds)
+    if old.get("listing") == key: return old
+    ds.scan(num_workers=c.num_workers)                                  # raises for a class with no readable image
+    return dict(listing=key, files=len(ds.samples), skipped={str(p.relative_to(ds.root)): r for p, r in ds.skipped.items()})
+
+# %% ../nbs/17_loops.ipynb
+def scan_image_folders(run: Run) -> dict:
+    "For a folder dataset: every file decoded once, `skipped_files.json` written (folder -> file -> reason)."
+    c, path = run.c, run.dir / "skipped_files.json"
+    if c.dataset != "folder": return {}
+    report, error = {}, None
+    if run.main:
+        try: old = read_json(path) if path.exists() else {}
+        except ArtifactDamaged: old = {}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")                          # summarised below, listed in the report
+                report = {sub: _scan_split(c, split, old.get(sub, {})) for split, sub in _FOLDER_SPLITS}
+            write_json(path, report)
+            n = sum(len(r["skipped"]) for r in report.values())
+            if n: run.log(f"WARNING: {n} image files left out (unreadable, or links not followed); each is named "
+                          f"with its reason in {path}")
+        except ValueError as e: error = f"data_dir {c.data_dir}: {e}"
+    if run.world > 1:
+        from accelerate.utils import broadcast_object_list
+        error = broadcast_object_list([error])[0]
+    if error: raise ConfigError(error)
+    return report
+
 def run_dataset(c: TrainConfig, split: str, augment: bool):
     "The run's dataset split (the training augmentation only for image files: in-memory sets are flipped by the batch stream)."
-    return make_dataset(c.dataset, split=split, image_size=c.image_size, data_dir=c.data_dir or None,
-                        augment=augment and c.dataset not in IN_MEMORY)
+    ds = make_dataset(c.dataset, split=split, image_size=c.image_size, data_dir=c.data_dir or None,
+                      augment=augment and c.dataset not in IN_MEMORY)
+    path = Path(c.out_dir) / "skipped_files.json"
+    if c.dataset == "folder" and path.exists():                       # leave out what the run's scan found unusable
+        sub = dict(_FOLDER_SPLITS)["train" if split == "train" else "test"]
+        ds.drop({ds.root / f: r for f, r in read_json(path)[sub]["skipped"].items()})
+    return ds
 
 def spread_images(ds, n: int) -> torch.Tensor:
     "`n` images spread evenly over a dataset, as one tensor (a stream without a length: its first `n`)."
@@ -311,13 +359,31 @@ def final(self: TokenizerTraining) -> ResTok:
     return self.ema.module if self.ema is not None else self.run.unwrap(self.model).tok
 
 # %% ../nbs/17_loops.ipynb
+def finished_stage(run: Run, out: Path, steps: int, load: Callable, what: str):
+    "(model, damage): the stage finished in `out`, verified and loaded; or None and why it must be rebuilt."
+    if not (run.c.resume and stage_done(out, steps)): return None, None
+    try: model = load(out, strict=True).to(run.device)
+    except ArtifactDamaged as e:
+        run.log(f"WARNING: {what}: {e}; rebuilding it from the newest intact checkpoint in {out / 'checkpoints'}")
+        return None, str(e)
+    run.log(f"{what}: already trained for {steps} steps in {out}; skipping")
+    return model, None
+
+def check_rebuilt(damage: str | None, start: int, out: Path, what: str):
+    "Stop when a damaged finished stage has no intact checkpoint (`start` 0) to be rebuilt from."
+    if damage and start == 0:
+        raise ArtifactDamaged(f"{damage}; no intact checkpoint is left in {out / 'checkpoints'} to rebuild it from: "
+                              f"delete the folder {out} and rerun the same command to train the {what} again "
+                              f"(or restore the file from a backup)")
+
+# %% ../nbs/17_loops.ipynb
 def train_tokenizer(run: Run) -> ResTok:
-    "Train (or resume, or skip if done) the tokenizer of `run`; returns the trained (EMA) tokenizer."
+    "Train (or resume, or skip if done and intact) the tokenizer of `run`; returns the trained (EMA) tokenizer."
     c, out = run.c, run.dir / "tokenizer"
-    if c.resume and stage_done(out, c.steps):
-        run.log(f"tokenizer: already trained for {c.steps} steps in {out}; skipping")
-        return load_tokenizer(out).to(run.device)
+    tok, damage = finished_stage(run, out, c.steps, load_tokenizer, "tokenizer")
+    if tok is not None: return tok
     t = TokenizerTraining(run)
+    check_rebuilt(damage, t.start, out, "tokenizer")
     train_loop(run, "tokenizer", t.start, c.steps, t.step, t.checkpoint, t.evaluate)
     check_in_sync(run, run.unwrap(t.model), "tokenizer")
     final = t.final
@@ -372,12 +438,12 @@ def checkpoint(self: GeneratorTraining, done: int):
 
 # %% ../nbs/17_loops.ipynb
 def train_generator(run: Run, codes: np.ndarray, labels: np.ndarray, tcfg) -> HARGenerator:
-    "Train (or resume, or skip if done) the generator on extracted codes; returns the (EMA) generator."
+    "Train (or resume, or skip if done and intact) the generator on extracted codes; returns the (EMA) generator."
     c, out = run.c, run.dir / "generator"
-    if c.resume and stage_done(out, c.gen_steps):
-        run.log(f"generator: already trained for {c.gen_steps} steps in {out}; skipping")
-        return load_generator(out).to(run.device)
+    har, damage = finished_stage(run, out, c.gen_steps, load_generator, "generator")
+    if har is not None: return har
     t = GeneratorTraining(run, codes, labels, tcfg)
+    check_rebuilt(damage, t.start, out, "generator")
     train_loop(run, "generator", t.start, c.gen_steps, t.step, t.checkpoint)
     check_in_sync(run, run.unwrap(t.model), "generator")
     final = t.ema.module if t.ema is not None else run.unwrap(t.model)

@@ -17,16 +17,20 @@ from safetensors.torch import save_file, load_file
 from .tokenizer import ResTok
 from .restok_config import ResTokConfig
 from .generator import HARGenerator, config_from_dict as generator_config_from_dict
-from .official import load_state_dict_checked
+from .official import load_state_dict_checked, CheckpointError
 from .config import TrainConfig, ConfigError
 
 # %% auto 0
-__all__ = ['CheckpointCorrupt', 'save_checkpoint', 'list_checkpoints', 'verify_checkpoint', 'load_checkpoint',
-           'latest_checkpoint', 'write_json', 'save_final', 'stage_done', 'load_tokenizer', 'load_generator',
-           'lock_run_dir', 'Run', 'NonFiniteLoss', 'check_run_dir']
+__all__ = ['ArtifactDamaged', 'CheckpointCorrupt', 'save_checkpoint', 'list_checkpoints', 'check_weights', 'verify_checkpoint',
+           'load_checkpoint', 'latest_checkpoint', 'checksum_path', 'commit_file', 'verify_file', 'write_json',
+           'read_json', 'save_weights', 'read_weights', 'save_final', 'stage_done', 'load_tokenizer', 'load_generator',
+           'lock_run_dir', 'make_out_dir', 'Run', 'NonFiniteLoss', 'clean_leftovers', 'check_run_dir']
 
 # %% ../nbs/16_runs.ipynb
-class CheckpointCorrupt(RuntimeError):
+class ArtifactDamaged(RuntimeError):
+    "A file the toolkit wrote is missing, truncated, altered, or holds values no trained model has."
+
+class CheckpointCorrupt(ArtifactDamaged):
     "A checkpoint folder whose files are missing or do not match their checksums."
 
 def _sha256(path: Path) -> str:
@@ -80,6 +84,20 @@ def list_checkpoints(ckpt_dir) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[5:]), reverse=True)
 
 # %% ../nbs/16_runs.ipynb
+def _kind(dtype: torch.dtype) -> str:
+    return "float" if dtype.is_floating_point else "complex" if dtype.is_complex else "bool" if dtype == torch.bool else "integer"
+
+def check_weights(sd: dict, path, like: dict | None = None):  # like: the model's own state dict
+    "Raise `ArtifactDamaged` naming `path` and each tensor that holds NaN/inf, or whose dtype kind differs from `like`'s."
+    bad = [k for k, v in sd.items() if (v.is_floating_point() or v.is_complex()) and not torch.isfinite(v).all()]
+    if bad:
+        raise ArtifactDamaged(f"{path} holds NaN or infinite values in {len(bad)} tensor(s): {', '.join(bad[:5])}"
+                              f"{' …' if len(bad) > 5 else ''}; these weights are unusable")
+    wrong = [f"{k} is {v.dtype} but the model's is {like[k].dtype}" for k, v in sd.items()
+             if like is not None and k in like and _kind(v.dtype) != _kind(like[k].dtype)]
+    if wrong: raise ArtifactDamaged(f"{path} has tensors of the wrong type: {'; '.join(wrong[:5])}")
+
+# %% ../nbs/16_runs.ipynb
 def verify_checkpoint(path) -> dict:
     "The checkpoint's `meta.json` after checking every file's checksum; raises `CheckpointCorrupt`."
     path = Path(path)
@@ -95,6 +113,7 @@ def load_checkpoint(path) -> tuple[dict, dict[str, dict[str, torch.Tensor]], dic
     "(meta, weights by name, state) of a verified checkpoint."
     meta = verify_checkpoint(path)
     weights = {n[:-12]: load_file(str(Path(path) / n)) for n in meta["files"] if n.endswith(".safetensors")}
+    for n, sd in weights.items(): check_weights(sd, Path(path) / f"{n}.safetensors")
     state = torch.load(Path(path) / "state.pt", map_location="cpu", weights_only=True)
     return meta, weights, state
 
@@ -110,41 +129,108 @@ def latest_checkpoint(ckpt_dir, log: Callable = print):
     return None
 
 # %% ../nbs/16_runs.ipynb
-def write_json(path, obj) -> Path:
-    "Write `obj` as indented JSON to `path`, atomically (a temporary file, then a rename)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp"); tmp.write_text(json.dumps(obj, indent=1) + "\n"); os.replace(tmp, path)
+def checksum_path(path) -> Path:
+    "The SHA-256 sidecar of `path`: `path.sha256` (`sha256sum` format)."
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+def commit_file(tmp, path) -> Path:
+    "Rename the finished temporary file `tmp` to `path` and write its checksum sidecar, each atomically."
+    tmp, path = Path(tmp), Path(path)
+    _fsync(tmp)
+    side = checksum_path(tmp)
+    side.write_text(f"{_sha256(tmp)}  {path.name}\n"); _fsync(side)
+    os.replace(tmp, path); os.replace(side, checksum_path(path))
+    _fsync(path.parent)
     return path
 
-def save_final(path: Path, name: str, sd: dict, cfg: dict, steps: int):
-    "Atomically write final weights, config and the `done.json` marker of a stage."
-    path.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(path / f"{name}.tmp"))
-    os.replace(path / f"{name}.tmp", path / name)
-    write_json(path / "config.json", cfg)
-    write_json(path / "done.json", dict(steps=steps, time=time.time()))
-
-def stage_done(path: Path, steps: int) -> bool:
-    "Whether the stage in `path` finished training for `steps` steps."
-    try: return json.loads((path / "done.json").read_text()).get("steps") == steps
-    except (OSError, ValueError): return False
+# %% ../nbs/16_runs.ipynb
+def verify_file(path, strict: bool = True) -> Path:
+    "`path` after checking it against its sidecar; `ArtifactDamaged` naming it if it differs (or, `strict`, has none)."
+    path = Path(path)
+    if not path.is_file(): raise ArtifactDamaged(f"{path} is missing")
+    side = checksum_path(path)
+    if not side.is_file():
+        msg = f"{path} has no checksum file {side.name} (written by an older version, or removed)"
+        if strict: raise ArtifactDamaged(f"{msg}, so it cannot be verified")
+        warnings.warn(f"{msg}; using it unverified", stacklevel=2)
+        return path
+    try: want = side.read_text().split()[0]
+    except (OSError, UnicodeDecodeError, IndexError): want = "unreadable"
+    if _sha256(path) != want:
+        raise ArtifactDamaged(f"{path} is damaged: its SHA-256 differs from the one in {side.name} "
+                              f"(truncated, overwritten, or its write was interrupted)")
+    return path
 
 # %% ../nbs/16_runs.ipynb
-def load_tokenizer(path) -> ResTok:
-    "A trained tokenizer from a stage folder (`model.safetensors` + `config.json`), in eval mode."
-    path = Path(path)
-    cfg = json.loads((path / "config.json").read_text())
-    cfg["pixel_channel_mult"] = tuple(cfg["pixel_channel_mult"])
-    tok = ResTok(ResTokConfig(**cfg))
-    load_state_dict_checked(tok, load_file(str(path / "model.safetensors")), "tokenizer")
-    return tok.eval()
+def write_json(path, obj) -> Path:
+    "Write `obj` as indented JSON to `path` with its checksum sidecar, atomically."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    return commit_file(tmp, path)
 
-def load_generator(path) -> HARGenerator:
-    "A trained generator from a stage folder (`model.safetensors` + `config.json`), in eval mode."
+def read_json(path, strict: bool = True):
+    "The JSON in `path`, verified against its sidecar; `ArtifactDamaged` naming the file if damaged or not JSON."
+    path = verify_file(path, strict)
+    try: return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ArtifactDamaged(f"{path} is not valid JSON (truncated or edited?): {e}") from None
+
+# %% ../nbs/16_runs.ipynb
+def save_weights(path, sd: dict) -> Path:
+    "Write a state dict as safetensors with its checksum sidecar, atomically."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(tmp))
+    return commit_file(tmp, path)
+
+def read_weights(path, like: dict | None = None, strict: bool = True) -> dict[str, torch.Tensor]:
+    "A safetensors state dict, verified against its sidecar and checked by `check_weights`."
+    path = verify_file(path, strict)
+    try: sd = load_file(str(path))
+    except Exception as e:
+        raise ArtifactDamaged(f"{path} is not a readable safetensors file ({type(e).__name__}: {e})") from None
+    check_weights(sd, path, like)
+    return sd
+
+# %% ../nbs/16_runs.ipynb
+def save_final(path: Path, name: str, sd: dict, cfg: dict, steps: int):
+    "Write final weights and config of a stage, then its `done.json` marker; each atomic and checksummed."
+    save_weights(Path(path) / name, sd)
+    write_json(Path(path) / "config.json", cfg)
+    write_json(Path(path) / "done.json", dict(steps=steps, time=time.time()))
+
+def stage_done(path: Path, steps: int) -> bool:
+    "Whether the stage in `path` finished training for `steps` steps (an unverifiable `done.json` says no)."
+    try: return read_json(Path(path) / "done.json").get("steps") == steps
+    except (ArtifactDamaged, AttributeError): return False
+
+# %% ../nbs/16_runs.ipynb
+def _stage_config(path: Path, strict: bool, build: Callable):
+    "The model config `build` makes from `path/config.json`; `ArtifactDamaged` naming the file if it cannot."
+    cfg = read_json(path / "config.json", strict)
+    try: return build(cfg)
+    except (TypeError, KeyError, ValueError) as e:
+        raise ArtifactDamaged(f"{path / 'config.json'} does not describe this model ({type(e).__name__}: {e})") from None
+
+def _load_stage_weights(model: torch.nn.Module, path: Path, strict: bool, what: str):
+    "Verified, finite weights of `path/model.safetensors` into `model`; a mismatch names the file."
+    f = path / "model.safetensors"
+    try: load_state_dict_checked(model, read_weights(f, model.state_dict(), strict), what)
+    except CheckpointError as e: raise ArtifactDamaged(f"{f}: {e}") from None
+    return model.eval()
+
+def load_tokenizer(path, strict: bool = False) -> ResTok:
+    "A trained tokenizer from a stage folder (`model.safetensors` + `config.json`, verified), in eval mode."
     path = Path(path)
-    har = HARGenerator(generator_config_from_dict(json.loads((path / "config.json").read_text())))
-    load_state_dict_checked(har, load_file(str(path / "model.safetensors")), "generator")
-    return har.eval()
+    cfg = _stage_config(path, strict, lambda d: ResTokConfig(**{**d, "pixel_channel_mult": tuple(d["pixel_channel_mult"])}))
+    return _load_stage_weights(ResTok(cfg), path, strict, "tokenizer")
+
+def load_generator(path, strict: bool = False) -> HARGenerator:
+    "A trained generator from a stage folder (`model.safetensors` + `config.json`, verified), in eval mode."
+    path = Path(path)
+    return _load_stage_weights(HARGenerator(_stage_config(path, strict, generator_config_from_dict)), path, strict, "generator")
 
 # %% ../nbs/16_runs.ipynb
 _LOCKS: dict[str, object] = {}
@@ -154,7 +240,10 @@ def lock_run_dir(path: Path):
     import fcntl
     key = str(path.resolve())
     if key in _LOCKS: return _LOCKS[key]                  # this process already holds it
-    f = open(path / ".lock", "a+")
+    try: f = open(path / ".lock", "a+")
+    except OSError as e:
+        raise ConfigError(f"{path / '.lock'} is not a lock file this process can open ({e.strerror}): "
+                          f"remove it if no training runs in {path}, or use another out_dir") from None
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -164,6 +253,18 @@ def lock_run_dir(path: Path):
     f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
     _LOCKS[key] = f
     return f
+
+# %% ../nbs/16_runs.ipynb
+def make_out_dir(path: Path) -> Path:
+    "Create the run folder `path`; `ConfigError` naming it when it is a file or cannot be made."
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"out_dir {path} is a file, not a folder: pass the path of a folder (it is created if missing)")
+    try: path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"out_dir {path} cannot be created ({e.strerror}: {e.filename}): pass a folder path "
+                          f"whose parents are folders you can write to") from None
+    return path
 
 # %% ../nbs/16_runs.ipynb
 class Run:
@@ -184,7 +285,7 @@ class Run:
         self.main = self.acc.is_main_process
         self.dir = Path(c.out_dir)
         if self.main:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            make_out_dir(self.dir)
             self._lock = lock_run_dir(self.dir)
         self.acc.wait_for_everyone()
 
@@ -224,13 +325,48 @@ def check_finite(self: Run, loss: torch.Tensor, stage: str, step: int, ckpt_dir:
                             f"re-running the same command resumes from that checkpoint.")
 
 # %% ../nbs/16_runs.ipynb
+_RUN_SUBDIRS = ("", "tokenizer", "tokenizer/checkpoints", "generator", "generator/checkpoints", "codes")
+
+def _is_leftover(name: str) -> bool:
+    "A temporary file or folder of an interrupted write: `.tmp-…`, `….tmp`, `….tmp.…`."
+    return name.startswith(".tmp-") or name.endswith(".tmp") or ".tmp." in name
+
+def clean_leftovers(run_dir) -> list[Path]:
+    "Remove the temporary files and folders interrupted writes left in a run folder; returns them."
+    removed = []
+    for sub in _RUN_SUBDIRS:
+        d = Path(run_dir) / sub
+        if not d.is_dir() or d.is_symlink(): continue
+        for p in d.iterdir():
+            if not _is_leftover(p.name): continue
+            if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
+            else: p.unlink()
+            removed.append(p)
+    return removed
+
+# %% ../nbs/16_runs.ipynb
 _IDENTITY = ("preset", "ablation", "generator_preset", "dataset", "data_dir", "image_size", "seed", "code_views")
 
+def _recorded_config(path: Path) -> dict:
+    "The config a run folder recorded; `ConfigError` naming the file (and what to do) when it is damaged."
+    try: old = read_json(path, strict=False)           # runs written before sidecars have none
+    except ArtifactDamaged as e:
+        raise ConfigError(f"{e}. It records which run {path.parent} holds: if this is the same run, delete {path} "
+                          f"and rerun (it is rewritten); otherwise use another out_dir") from None
+    if not isinstance(old, dict):
+        raise ConfigError(f"{path} holds a {type(old).__name__}, not a run configuration: delete it if {path.parent} "
+                          f"holds this run, or use another out_dir")
+    return old
+
 def check_run_dir(run: Run):
-    "Refuse to mix two different runs in one folder; record the resolved config."
+    "Clean up interrupted writes, refuse to mix two different runs in one folder, record the resolved config."
     c, path = run.c, run.dir / "config.json"
+    if run.main:
+        for p in clean_leftovers(run.dir): run.log(f"removed {p}, left by an interrupted write")
     if path.exists():
-        old = json.loads(path.read_text())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            old = _recorded_config(path)
         diff = [k for k in _IDENTITY if old.get(k, getattr(TrainConfig, k)) != asdict(c)[k]]
         if diff:
             raise ConfigError(f"{run.dir} holds a run with different {diff} "

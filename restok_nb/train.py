@@ -4,7 +4,7 @@
 
 # %% ../nbs/18_train.ipynb 2
 from __future__ import annotations
-import json, os, subprocess, sys, time
+import dataclasses, json, os, subprocess, sys, time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -19,8 +19,9 @@ from .data import TensorImages, MIRROR_SAFE
 from .quantizer import level_code_stats
 from . import metrics, extractors
 from .config import TrainConfig, ConfigError, validate, config_from_dict, config_from_params
-from .runs import Run, write_json, stage_done, check_run_dir, load_tokenizer, load_generator
-from .loops import train_tokenizer, train_generator, run_dataset
+from .runs import (Run, write_json, read_json, stage_done, check_run_dir, load_tokenizer, load_generator,
+                            ArtifactDamaged, verify_file, commit_file, check_weights, make_out_dir)
+from .loops import train_tokenizer, train_generator, run_dataset, scan_image_folders
 
 # %% auto 0
 __all__ = ['MAX_CLASSIFIER_CLASSES', 'image_views', 'resolve_views', 'extract_codes', 'evaluate_tokenizer', 'evaluate_generator',
@@ -60,17 +61,25 @@ def _extraction_set(c: TrainConfig):
         ds = TensorImages(*map(torch.stack, zip(*[(x, torch.tensor(y)) for x, y in ds])), classes=[])
     return ds
 
+def _extracted(run: Run, out: Path, marker: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    "The codes and labels extracted before for `marker`, verified; None (damage reported) when they must be extracted."
+    if not (out / "done.json").exists(): return None
+    try:
+        if read_json(out / "done.json") != marker: return None
+        return np.load(verify_file(out / "codes.npy"), mmap_mode="r"), np.load(verify_file(out / "labels.npy"))
+    except (ArtifactDamaged, ValueError, OSError) as e:
+        run.log(f"WARNING: codes: {e}; extracting them again")
+        return None
+
 # %% ../nbs/18_train.ipynb
 @torch.no_grad()
 def extract_codes(run: Run, tok: ResTok, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     "Tokenize the training split into `codes/codes.npy` (n, views, N) and `codes/labels.npy`; skips if done."
     c, out, mode = run.c, run.dir / "codes", resolve_views(run.c)
     marker = dict(tokenizer_steps=c.steps, views=mode, dataset=c.dataset, image_size=c.image_size)
-    try:
-        if json.loads((out / "done.json").read_text()) == marker:
-            run.log(f"codes: already extracted in {out}")
-            return np.load(out / "codes.npy", mmap_mode="r"), np.load(out / "labels.npy")
-    except (OSError, ValueError): pass
+    if (done := _extracted(run, out, marker)) is not None:
+        run.log(f"codes: already extracted in {out}")
+        return done
     ds = _extraction_set(c)
     n, N, V = len(ds), tok.num_tokens, {"none": 1, "flip": 2, "tencrop": 10}[mode]
     dtype = np.int16 if tok.config.codebook_size <= 32767 else np.int32
@@ -88,7 +97,7 @@ def extract_codes(run: Run, tok: ResTok, batch_size: int = 256) -> tuple[np.ndar
     codes.flush(); labels.flush(); del codes, labels
     run.acc.wait_for_everyone()
     if run.main:
-        os.replace(out / "codes.tmp.npy", out / "codes.npy"); os.replace(out / "labels.tmp.npy", out / "labels.npy")
+        commit_file(out / "codes.tmp.npy", out / "codes.npy"); commit_file(out / "labels.tmp.npy", out / "labels.npy")
         write_json(out / "done.json", marker)
         run.log(f"codes: {n} images × {V} view(s) × {N} tokens -> {out / 'codes.npy'}")
     run.acc.wait_for_everyone()
@@ -179,13 +188,29 @@ def classifier_images(c: TrainConfig, limit: int = 20_000) -> tuple[torch.Tensor
     return torch.stack(xs), labels, getattr(ds, "num_classes", int(labels.max()) + 1)
 
 # %% ../nbs/18_train.ipynb
+def _cached_classifier(run: Run, path: Path, strict: bool):
+    "The judge classifier cached at `path` (and its `.json` config), verified; None, reported, when unusable."
+    try:
+        for f in (path, path.with_suffix(".json")): verify_file(f, strict)
+        clf = extractors.load_classifier(path)
+        check_weights(clf.state_dict(), path)
+        return clf.to(run.device).eval()
+    except Exception as e:             # damaged, unverifiable, or not a classifier: train a new one
+        run.log(f"WARNING: judge classifier {path} is unusable ({e}); training it again")
+
+def _save_classifier(clf, path: Path):
+    "Write the classifier's weights and config next to `path` as temporary files, then commit both with checksums."
+    tmp = path.with_name(path.stem + ".tmp.safetensors")
+    extractors.save_classifier(clf, tmp)
+    commit_file(tmp.with_suffix(".json"), path.with_suffix(".json"))
+    commit_file(tmp, path)
+
 def get_classifier(run: Run):
     "The run's judge classifier (trained once on the training split, cached), or None for a set with too many classes."
     c = run.c
     path = Path(c.classifier_path) if c.classifier_path else run.dir / "classifier.safetensors"
-    if path.exists():
-        try: return extractors.load_classifier(path).to(run.device).eval()
-        except Exception as e: run.log(f"classifier cache unreadable ({e}); retraining")
+    if path.exists() and (clf := _cached_classifier(run, path, strict=not c.classifier_path)) is not None:
+        return clf
     x, y, k = classifier_images(c)
     if k > MAX_CLASSIFIER_CLASSES:
         run.log(f"no class accuracy / FID: {k} classes is too many for the small classifier; use "
@@ -193,7 +218,7 @@ def get_classifier(run: Run):
         return None
     torch.manual_seed(c.seed)
     clf = extractors.train_classifier(x, y, k, steps=c.classifier_steps, seed=c.seed, log=lambda m: None)
-    if run.main: path.parent.mkdir(parents=True, exist_ok=True); extractors.save_classifier(clf, path)
+    if run.main: path.parent.mkdir(parents=True, exist_ok=True); _save_classifier(clf, path)
     return clf.to(run.device).eval()
 
 # %% ../nbs/18_train.ipynb
@@ -204,7 +229,10 @@ def _trained_tokenizer(run: Run) -> ResTok:
     if not stage_done(run.dir / "tokenizer", c.steps):
         raise ConfigError(f"stage='generator' needs a tokenizer trained for steps={c.steps} in {run.dir / 'tokenizer'}; "
                           f"run stage='tokenizer' (or 'all') first, or pass the steps it was trained with")
-    return load_tokenizer(run.dir / "tokenizer").to(run.device)
+    if c.resume: return train_tokenizer(run)      # verified, or rebuilt from its newest intact checkpoint
+    try: return load_tokenizer(run.dir / "tokenizer", strict=True).to(run.device)
+    except ArtifactDamaged as e:
+        raise ArtifactDamaged(f"{e}: rerun with resume=True to rebuild it from its newest intact checkpoint") from None
 
 def _summarize(run: Run, tok: ResTok, har: HARGenerator | None, t0: float) -> dict:
     "Evaluate on the main process and write `summary.json`."
@@ -221,6 +249,7 @@ def run_pipeline(c: TrainConfig, log: Callable = print) -> dict:
     validate(c)
     run = Run(c, log)
     check_run_dir(run)
+    scan_image_folders(run)                         # a folder dataset: unusable files named in skipped_files.json
     t0, har = time.time(), None
     tok = _trained_tokenizer(run)
     if c.stage in ("generator", "all"):
@@ -239,7 +268,7 @@ def launch(c: TrainConfig, log: Callable = print) -> dict:
     validate(c)
     if c.num_processes * c.num_machines == 1:
         return run_pipeline(c, log)
-    out = Path(c.out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(Path(c.out_dir))
     cfg_path = write_json(out / "launch_config.json", asdict(c))
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={c.num_processes}",
            f"--nnodes={c.num_machines}", f"--node_rank={c.machine_rank}", f"--master_addr={c.main_process_ip}",
@@ -250,7 +279,7 @@ def launch(c: TrainConfig, log: Callable = print) -> dict:
     for line in proc.stdout: log(line.rstrip())
     if proc.wait() != 0:
         raise RuntimeError(f"distributed run failed (exit code {proc.returncode}); see the log above")
-    return json.loads((out / "summary.json").read_text()) if c.machine_rank == 0 else {}
+    return read_json(out / "summary.json") if c.machine_rank == 0 else {}
 
 # %% ../nbs/18_train.ipynb
 def main(argv=None):
@@ -259,11 +288,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="Train a ResTok tokenizer and generator (see nbs/train.ipynb)")
     ap.add_argument("config", help="JSON file of TrainConfig fields")
     args = ap.parse_args(argv)
-    c = config_from_dict(json.loads(Path(args.config).read_text()))
-    if "WORLD_SIZE" in os.environ or c.num_processes * c.num_machines == 1:
-        run_pipeline(c)
-    else:
-        launch(c)
+    try: params = json.loads(Path(args.config).read_text())
+    except (OSError, ValueError) as e: sys.exit(f"error: cannot read the config {args.config}: {e}")
+    try:
+        c = config_from_dict(params)
+        if "WORLD_SIZE" in os.environ or c.num_processes * c.num_machines == 1:
+            run_pipeline(c)
+        else:
+            launch(c)
+    except (ConfigError, ArtifactDamaged) as e: sys.exit(f"error: {e}")
 
 # %% ../nbs/18_train.ipynb
 if __name__ == "__main__" and Path(sys.argv[0]).name == "train.py":   # python -m restok_nb.train
@@ -282,6 +315,11 @@ def project_path(path: str | os.PathLike) -> Path:
     return p
 
 # %% ../nbs/18_train.ipynb
+def _load_run(run_dir: Path, stage: str) -> tuple[ResTok, HARGenerator | None]:
+    "The tokenizer (and generator) of a finished run folder."
+    return (load_tokenizer(run_dir / "tokenizer"),
+            load_generator(run_dir / "generator") if stage == "all" else None)
+
 def load_or_train(run_dir: str | os.PathLike,  # run folder of `restok_nb.train` (README's main job writes _runs/train)
                   steps: int | None = None,  # tokenizer and generator steps if they have to be trained; None: the recipe's
                   stage: str = "all",  # "all": tokenizer and generator; "tokenizer": the tokenizer only
@@ -301,5 +339,11 @@ def load_or_train(run_dir: str | os.PathLike,  # run folder of `restok_nb.train`
         log(f"no trained {' and '.join(stages)} in {run_dir}: training the tiny recipe on {c.dataset} "
             f"({c.steps} tokenizer steps{f', {c.gen_steps} generator steps' if stage == 'all' else ''})")
         run_pipeline(c, log)
-    return (load_tokenizer(run_dir / "tokenizer"),
-            load_generator(run_dir / "generator") if stage == "all" else None)
+    try: return _load_run(run_dir, stage)
+    except ArtifactDamaged as e:      # rebuild what is damaged from the run's newest intact checkpoints
+        log(f"WARNING: {e}; rerunning {run_dir}'s recorded config to rebuild it")
+        recorded = config_from_dict(read_json(run_dir / "config.json", strict=False))
+        run_pipeline(dataclasses.replace(recorded, resume=True, out_dir=str(run_dir)), log)   # the folder may have moved
+        return _load_run(run_dir, stage)
+
+
