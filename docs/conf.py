@@ -17,7 +17,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path[:0] = [str(ROOT), str(DOCS)]  # restok_nb for autodoc; nbdev_reader
-from nbdev_reader import FRONT_PAGE, on_source_read, settings
+from nbdev_reader import FRONT_PAGE, markdown_docstring, on_source_read, settings
 
 # Execute the tutorials too (they train or load models: minutes today; seconds once they ship models)?
 # RESTOK_DOCS_EXECUTE_TUTORIALS=1 for one build; this default for all.
@@ -27,7 +27,7 @@ _ini = settings()
 project, author, copyright = _ini["title"], _ini["author"], _ini["copyright"]
 release = version = _ini["version"]
 
-extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.viewcode",
+extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.viewcode",
               "sphinx-mathjax-offline"]  # MathJax 3 from the package, copied into _static/mathjax
 
 root_doc = FRONT_PAGE
@@ -101,4 +101,5 @@ def write_root_redirect(app, exc):
 def setup(app):
     app.connect("builder-inited", write_api_pages)
     app.connect("source-read", on_source_read)
+    app.connect("autodoc-process-docstring", markdown_docstring)  # nbdev docstrings are markdown
     app.connect("build-finished", write_root_redirect)

@@ -114,3 +114,25 @@ def on_source_read(app, docname: str, source: list[str]):
     "Sphinx's `source-read` hook: each notebook reaches myst-nb as `site_notebook` made it."
     if app.env.doc2path(docname).suffix == ".ipynb":
         source[0] = nbformat.writes(site_notebook(nbformat.reads(source[0], as_version=4), docname))
+
+
+_MD_SPAN = re.compile(r"(`+[^`]+?`+|\$[^$\s][^$]*\$)")  # a markdown code span, or $math$
+
+
+def markdown_to_rst(line: str) -> str:
+    "One line of an nbdev docstring (markdown: `code`, $math$) as reStructuredText, which autodoc parses."
+    out, parts = [], _MD_SPAN.split(line)  # text, span, text, span, ..., text
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(re.sub(r"([\\*|]|_(?=\W|$))", r"\\\1", part))  # RST's emphasis, substitution, reference marks
+            continue
+        span = "``" + part.strip("`") + "``" if part.startswith("`") else f":math:`{part[1:-1]}`"
+        if out and re.search(r"\w$", out[-1]): span = "\\ " + span  # `a`s: RST needs a boundary, \  gives one
+        out.append(span)
+        if re.match(r"\w", parts[i + 1]): out.append("\\ ")
+    return "".join(out)
+
+
+def markdown_docstring(app, what, name, obj, options, lines: list[str]):
+    "Sphinx's `autodoc-process-docstring` hook: nbdev's markdown docstrings, rewritten line by line for autodoc."
+    lines[:] = [markdown_to_rst(l) for l in lines]
