@@ -9,6 +9,8 @@ executes `nbs/` at build time and renders `tutorials/` with the outputs they car
 MathJax comes from the `sphinx-mathjax-offline` package into `_site/html/_static/mathjax/`, so no page asks
 another host for anything (tests/test_docs.py checks that in Chromium).
 """
+import importlib
+import inspect
 import os
 import re
 import sys
@@ -79,9 +81,13 @@ def write_api_pages(app):
     pages = {"index": title("API") + "One page per module; `nbdev_export` writes each module from its notebook.\n\n"
                       + "".join(f"* :doc:`restok_nb.{mod} <{mod}>` — {doc}\n" for mod, _, doc in modules())
                       + "\n.. toctree::\n   :hidden:\n\n" + "".join(f"   {mod}\n" for mod, _, _ in modules())}
-    for mod, nb, doc in modules():  # autodoc's :members: of a module with __all__: nbdev's exports
+    for mod, nb, doc in modules():  # :members: of a module with __all__: nbdev's exported classes and functions
+        module = importlib.import_module(f"restok_nb.{mod}")
+        data = [n for n in module.__all__ if not (inspect.isclass(v := getattr(module, n)) or callable(v))]
         pages[mod] = (title(f"restok_nb.{mod}") + f"Written from its notebook, :doc:`/nbs/{nb}`.\n\n"
-                      f".. automodule:: restok_nb.{mod}\n   :members:\n")
+                      f".. automodule:: restok_nb.{mod}\n   :members:\n   :undoc-members:\n\n"
+                      + "".join(f".. autodata:: restok_nb.{mod}.{n}\n"  # the exported constants, which :members: leaves out
+                                + ("   :no-value:\n" if len(repr(getattr(module, n))) > 80 else "") for n in data))
     for path in api.iterdir():
         if path.stem not in pages or path.suffix != ".rst": path.unlink()  # a module gone, an older format
     for name, text in pages.items():

@@ -135,4 +135,5 @@ def markdown_to_rst(line: str) -> str:
 
 def markdown_docstring(app, what, name, obj, options, lines: list[str]):
     "Sphinx's `autodoc-process-docstring` hook: nbdev's markdown docstrings, rewritten line by line for autodoc."
+    if what == "data": lines.clear()  # an exported constant has no docstring; autodoc would show its type's (dict's…)
     lines[:] = [markdown_to_rst(l) for l in lines]
