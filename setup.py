@@ -21,7 +21,7 @@ setup(
     packages=find_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]),
     python_requires=">=" + cfg["min_python"],
     install_requires=cfg["requirements"].split(),
-    extras_require={"dev": cfg["dev_requirements"].split()},
+    extras_require={"dev": cfg["dev_requirements"].split(), "docs": cfg["docs_requirements"].split()},
     entry_points={"nbdev": [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     include_package_data=True,
     zip_safe=False,
