@@ -380,9 +380,10 @@ def _sample_passes(self: HARGenerator, labels, cfg_scale, temperature, top_k, to
         if guided: logits = guide(*logits.chunk(2), scale)                                  # (B, T, V)
         seq[:, start:end] = sample_logits(logits, temperature, top_k, top_p, generator)
         level = token_level(start)
+        with torch.inference_mode(False): tokens = seq[:, :end].clone()       # a plain tensor: usable with autograd
         yield SampleStep(step=i, num_steps=n, start=start, end=end, level=level,
                          level_done=end == prefix_lengths(N)[level], cfg_scale=float(scale),
-                         tokens=seq[:, :end].clone())
+                         tokens=tokens)
 
 # %% ../nbs/08_generator.ipynb
 @patch
