@@ -191,6 +191,7 @@ def load_card(name: str, dest: str | Path | None = None) -> dict:
         raise ValueError(f"no shipped model {name!r} in {root}; available: {available(dest)}")
     c = json.loads((root / name / "card.json").read_text())
     c.setdefault("parts", list(PARTS))            # cards written before tokenizer-only models
+    c.setdefault("ablation", c["run_summary"]["config"].get("ablation", "restok"))
     return c
 
 def load(name: str, dest: str | Path | None = None) -> tuple[ResTok, HARGenerator | None, dict]:
