@@ -1,7 +1,7 @@
 """The tutorials run headless under papermill as CI runs them, and the committed ones are what they output now.
 
-Tutorials 02–05 run at their defaults — the models shipped in restok_nb (`restok_nb.pretrained`), and for 05 a short
-training run — in about a minute each on 2 CPU cores, and are committed with their outputs by
+Tutorials 01–05 run at their defaults — 02–04 on the models shipped in restok_nb (`restok_nb.pretrained`), 05
+a short training run — in about a minute each on 2 CPU cores, and are committed with their outputs by
 `python tutorials/run_all.py`. Each one is executed here exactly as that script does, and the test fails when the
 committed copy is not what the tutorial outputs now (a code cell whose committed outputs are of other kinds: stale,
 or never run), is not written as the script writes it, is over 1 MB, or carries widget state. The learner's own runs
@@ -16,6 +16,8 @@ from pathlib import Path
 
 import papermill as pm
 import pytest
+
+from restok_nb import pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("run_all", ROOT / "tutorials" / "run_all.py")
@@ -55,19 +57,21 @@ def text_of(nb: dict) -> str:
     return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
 
 
-def test_01_why_residual_levels(runs):
-    nb = run("01_why_residual_levels", runs, size=128, num_tokens=2048)
-    assert "largest difference between the sum of the first levels and the pooled image" in text_of(nb)
-
-
 # what each committed tutorial prints at its defaults (the shipped models; nothing is trained but 05's short run)
 AT_DEFAULTS = {
+    "01_why_residual_levels": ["largest difference between the sum of the first levels and the pooled image"],
     "02_tokenize_and_reconstruct": ["the shipped model digits: ", "photos tokenizer: trained "],
     "03_quantizer_and_entropy": ["levels where residual latents give the lower entropy",
                                  "levels where photos need more bits than digits"],
     "04_har_9_steps": ["sampler tokens == generate(): True"],
     "05_train_your_own": ["a bad value is refused before anything runs", "shipped digits", "done in"],
 }
+
+
+# the shipped models whose held-out PSNR (from the card, to 0.1 dB) a committed tutorial prints: a model re-shipped
+# without re-running tutorials/run_all.py leaves its old figures there
+PRINTS_PSNR_OF = {"02_tokenize_and_reconstruct": ["digits", "photos"],
+                  "03_quantizer_and_entropy": ["digits", "digits_no_residual_latent"], "05_train_your_own": ["digits"]}
 
 
 def test_every_committed_tutorial_is_checked():
@@ -95,7 +99,32 @@ def test_committed_tutorial_is_what_it_outputs_at_its_defaults(runs, name):
     assert [c["source"] for c in committed["cells"]] == [c["source"] for c in fresh["cells"]]
     for i, (was, now) in enumerate(zip(run_all.output_kinds(committed), run_all.output_kinds(fresh))):
         assert was == now, f"{path}, code cell {i}: committed outputs {was}, outputs now {now}: {redo}"
+    for i, (was, now) in enumerate(zip(run_all.printed_words(committed), run_all.printed_words(fresh))):
+        assert was == now, f"{path}, code cell {i} printed\n{was}\nand prints now\n{now}\n{redo}"
     assert run_all.pictures(committed) >= 2
+    for model in PRINTS_PSNR_OF.get(name, []):
+        psnr = f"{pretrained.load_card(model)['run_summary']['tokenizer']['psnr']:.1f}"
+        assert psnr in out and psnr in text_of(committed), f"{path} does not show {model}'s {psnr} dB: {redo}"
+
+
+def test_a_stale_committed_copy_is_told_from_a_rerun():
+    "Numbers (timings, figures) may change between runs; words, outputs and pictures may not."
+    def nb(*outputs):
+        return {"cells": [{"cell_type": "code", "source": "", "metadata": {}, "outputs": list(outputs)}]}
+    out = lambda text: {"output_type": "stream", "name": "stdout", "text": [text]}
+    png = {"output_type": "display_data", "data": {"image/png": "", "text/plain": ""}, "metadata": {}}
+    a = nb(out("HAR:  9 passes, 1361 ms in /tmp/restok_train_your_own_ab12/x; levels [0, 2, 3]\n"), png)
+    rerun = nb(out("HAR:  9 passes,  961 ms in /tmp/restok_train_your_own_zz/x; levels []\n"), png)
+    edited = nb(out("HAR: 9 forward passes, 961 ms in /tmp/restok_train_your_own_zz/x; levels []\n"), png)
+    assert run_all.printed_words(a) == run_all.printed_words(rerun) != run_all.printed_words(edited)
+    assert run_all.output_kinds(a) != run_all.output_kinds(nb(out("HAR")))
+    assert run_all.merge_streams([out("a\n"), out("b\n"), png, out("c")]) == [out("a\nb\n") | {"text": ["a\n", "b\n"]},
+                                                                           png, out("c")]
+
+
+def test_run_all_refuses_what_is_not_a_committed_tutorial():
+    with pytest.raises(SystemExit):
+        run_all.main(["07"])
 
 
 def test_05_train_your_own_on_photos(runs):
