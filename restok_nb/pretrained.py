@@ -4,7 +4,7 @@
 
 # %% ../nbs/22_pretrained.ipynb 2
 from __future__ import annotations
-import json, shutil, subprocess
+import json, re, shutil, subprocess
 from pathlib import Path
 
 import torch
@@ -18,8 +18,8 @@ from .runs import write_json, load_tokenizer, load_generator
 from . import extractors
 
 # %% auto 0
-__all__ = ['MIN_QUANTIZED', 'SHIPPED', 'PARTS', 'pack_state', 'unpack_state', 'ship', 'card_markdown', 'available', 'load',
-           'load_classifier', 'tutorial_models']
+__all__ = ['MIN_QUANTIZED', 'SHIPPED', 'PARTS', 'pack_state', 'unpack_state', 'ship', 'card_markdown', 'available', 'load_card',
+           'load', 'load_classifier', 'tutorial_models']
 
 # %% ../nbs/22_pretrained.ipynb
 MIN_QUANTIZED = 4096     # tensors with fewer elements stay float32
@@ -51,7 +51,9 @@ def unpack_state(packed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 # %% ../nbs/22_pretrained.ipynb
 SHIPPED = {"digits": "README's main job: the tiny recipe on scikit-learn's handwritten digits",
-           "photos": "the natural-image recipe: the tiny recipe on crops of the photographs bundled with scikit-image and scikit-learn"}
+           "photos": "the natural-image recipe: the tiny recipe on crops of the photographs bundled with scikit-image and scikit-learn",
+           "digits_no_residual_latent": "the tokenizer of README's main job trained without residual latent tokens "
+                                        "(ablation no_residual_latent, tokenizer only), which tutorial 03 compares with `digits`"}
 
 def _models_dir() -> Path:
     import restok_nb
@@ -69,47 +71,67 @@ def _git_commit(where: Path) -> str:
 # %% ../nbs/22_pretrained.ipynb
 PARTS = ("tokenizer", "generator", "classifier")
 
-def _measure(c, tok: ResTok, har: HARGenerator, clf) -> dict:
-    "Held-out PSNR (by prefix) and generated-sample class accuracy / FID, exactly as the run's summary measures them."
+def _measure(c, tok: ResTok, har: HARGenerator | None = None, clf=None) -> dict:
+    "Held-out PSNR (by prefix), and with a generator its samples' class accuracy / FID, as the run's summary measures them."
     from restok_nb.train import heldout_images, evaluate_tokenizer, evaluate_generator
     x, y = heldout_images(c)
     t, _ = evaluate_tokenizer(tok, x)
-    g, _, _ = evaluate_generator(c, tok, har, x, y, clf)
-    return dict(psnr=t["psnr"], psnr_by_prefix=t["psnr_by_prefix"], codes_used=t["codes_used"],
-                class_accuracy=g["class_accuracy"], fid=g["fid"])
+    out = dict(psnr=t["psnr"], psnr_by_prefix=t["psnr_by_prefix"], codes_used=t["codes_used"])
+    if har is not None:
+        g, _, _ = evaluate_generator(c, tok, har, x, y, clf)
+        out |= dict(class_accuracy=g["class_accuracy"], fid=g["fid"])
+    return out
 
-def ship(run_dir: str | Path,   # a finished run folder of restok_nb.train (tokenizer, generator, classifier, summary)
-         name: str,              # the shipped model's name (`load(name)`)
-         command: str,           # the exact command that made the run, for the card
-         dest: str | Path | None = None,  # where the models live (default: the package's pretrained_models/)
-         log=print) -> dict:
-    "Pack the run's models in 8 bits into `dest/name/`, measure the packed models, write their card; returns the card."
-    run_dir = Path(run_dir)
-    need = [run_dir / f for f in ("tokenizer/model.safetensors", "generator/model.safetensors",
-                                   "classifier.safetensors", "summary.json", "config.json")]
-    missing = [str(p) for p in need if not p.is_file()]
+def _run_parts(run_dir: Path, c) -> tuple[str, ...]:
+    "The parts a finished run folder ships: its stage's models, and the judge classifier (required with a generator)."
+    generator = c.stage != "tokenizer"
+    need = ["tokenizer/model.safetensors", "summary.json"]
+    need += ["generator/model.safetensors", "classifier.safetensors"] if generator else []
+    missing = [str(run_dir / f) for f in need if not (run_dir / f).is_file()]
     if missing:
         raise FileNotFoundError(f"{run_dir} is not a finished run: missing {missing}; run nbs/train.ipynb with "
                                 f"-p out_dir {run_dir} to the end first")
+    has_clf = (run_dir / "classifier.safetensors").is_file()
+    return ("tokenizer",) + (("generator",) if generator else ()) + (("classifier",) if has_clf else ())
+
+# %% ../nbs/22_pretrained.ipynb
+def ship(run_dir: str | Path,   # a finished run folder of restok_nb.train (stage "all" or "tokenizer")
+         name: str,              # the shipped model's name (`load(name)`): lower-case letters, digits, _
+         command: str,           # the exact command that made the run, for the card
+         dest: str | Path | None = None,  # where the models live (default: the package's pretrained_models/)
+         description: str = "",  # one line for the card; default: SHIPPED[name]
+         log=print) -> dict:
+    "Pack the run's models in 8 bits into `dest/name/`, measure the packed models, write their card; returns the card."
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name):
+        raise ValueError(f"name={name!r}: a shipped model's name is lower-case letters, digits and _ (it is a folder)")
+    description = description or SHIPPED.get(name, "")
+    if not description:
+        raise ValueError(f"no description for {name!r}: pass description=... (or add it to SHIPPED)")
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder of restok_nb.train: it has no config.json")
     c = config_from_dict(json.loads((run_dir / "config.json").read_text()))
-    tok, har = load_tokenizer(run_dir / "tokenizer"), load_generator(run_dir / "generator")
-    clf = extractors.load_classifier(run_dir / "classifier.safetensors")
-    out = Path(dest) if dest is not None else _models_dir()
-    out = out / name
+    parts = _run_parts(run_dir, c)
+    models = dict(tokenizer=load_tokenizer(run_dir / "tokenizer"))
+    if "generator" in parts: models["generator"] = load_generator(run_dir / "generator")
+    if "classifier" in parts: models["classifier"] = extractors.load_classifier(run_dir / "classifier.safetensors")
+    configs = dict(tokenizer=run_dir / "tokenizer" / "config.json", generator=run_dir / "generator" / "config.json",
+                   classifier=run_dir / "classifier.json")
+    out = (Path(dest) if dest is not None else _models_dir()) / name
     out.mkdir(parents=True, exist_ok=True)
-    for part, model in zip(PARTS, (tok, har, clf)):
-        save_file(pack_state(model.state_dict()), str(out / f"{part}.safetensors"))
-    shutil.copy(run_dir / "tokenizer" / "config.json", out / "tokenizer.json")
-    shutil.copy(run_dir / "generator" / "config.json", out / "generator.json")
-    shutil.copy(run_dir / "classifier.json", out / "classifier.json")
+    for part in PARTS:
+        if part in parts:
+            save_file(pack_state(models[part].state_dict()), str(out / f"{part}.safetensors"))
+            shutil.copy(configs[part], out / f"{part}.json")
+        else:                                    # a part an earlier model of this name had
+            for f in (out / f"{part}.safetensors", out / f"{part}.json"): f.unlink(missing_ok=True)
     write_json(out / "run_config.json", json.loads((run_dir / "config.json").read_text()))
-    tok2, har2, clf2 = _load_parts(out)
+    packed = {part: _load_part(out, part) for part in parts}
     log(f"measuring the packed {name} models on the run's held-out images")
-    summary = json.loads((run_dir / "summary.json").read_text())
-    card = dict(name=name, description=SHIPPED.get(name, ""), command=command,
-                commit=_git_commit(_models_dir().parent),
-                dataset=c.dataset, run_summary=summary,
-                shipped=_measure(c, tok2, har2, clf2),
+    card = dict(name=name, description=description, command=command, commit=_git_commit(_models_dir().parent),
+                dataset=c.dataset, ablation=c.ablation, parts=list(parts),
+                run_summary=json.loads((run_dir / "summary.json").read_text()),
+                shipped=_measure(c, packed["tokenizer"], packed.get("generator"), packed.get("classifier")),
                 bytes={p.name: p.stat().st_size for p in sorted(out.glob("*.safetensors"))})
     write_json(out / "card.json", card)
     (out / "README.md").write_text(card_markdown(card))
@@ -119,6 +141,7 @@ def ship(run_dir: str | Path,   # a finished run folder of restok_nb.train (toke
 def card_markdown(card: dict) -> str:
     "The model card as markdown (the README.md beside the weights)."
     t, g, sh = card["run_summary"]["tokenizer"], card["run_summary"].get("generator") or {}, card["shipped"]
+    parts = card.get("parts", PARTS)
     prefixes = " / ".join(f"{float(v):.2f}" for v in t["psnr_by_prefix"].values())
     lines = [f"# restok_nb pretrained: `{card['name']}`", "", card["description"] + ".", "",
              "Made by this command, at commit `" + card["commit"] + "`:", "", "```bash", card["command"], "```", "",
@@ -126,62 +149,82 @@ def card_markdown(card: dict) -> str:
              f"| held-out PSNR (dB) | {t['psnr']:.2f} | {sh['psnr']:.2f} |",
              f"| PSNR by prefix {' / '.join(t['psnr_by_prefix'])} tokens | {prefixes} | "
              + " / ".join(f"{float(v):.2f}" for v in sh["psnr_by_prefix"].values()) + " |",
-             f"| codes used per level | {t['codes_used']} | {sh['codes_used']} |",
-             f"| class accuracy of samples | {g.get('class_accuracy', float('nan')):.3f} | {sh['class_accuracy']:.3f} |",
-             f"| FID of samples (classifier features) | {g.get('fid', float('nan')):.2f} | {sh['fid']:.2f} |", "",
-             f"Dataset: `{card['dataset']}` (held-out split as the run measured it). Load with "
-             f"`tok, har, card = restok_nb.pretrained.load({card['name']!r})`.", ""]
+             f"| codes used per level | {t['codes_used']} | {sh['codes_used']} |"]
+    if "generator" in parts:
+        lines += [f"| class accuracy of samples | {g.get('class_accuracy', float('nan')):.3f} | {sh['class_accuracy']:.3f} |",
+                  f"| FID of samples (classifier features) | {g.get('fid', float('nan')):.2f} | {sh['fid']:.2f} |"]
+    lines += ["", f"Dataset: `{card['dataset']}` (held-out split as the run measured it); tokenizer variant "
+              f"`{card.get('ablation', 'restok')}`; parts: {', '.join(parts)}. Load with "
+              f"`tok, har, card = restok_nb.pretrained.load({card['name']!r})`"
+              + ("." if "generator" in parts else " (`har` is None: no generator)."), ""]
     lines += [f"Files: " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in card["bytes"].items()), ""]
     return "\n".join(lines)
 
 # %% ../nbs/22_pretrained.ipynb
-def _load_parts(folder: Path) -> tuple[ResTok, HARGenerator, torch.nn.Module]:
-    "Tokenizer, generator and classifier of a shipped-model folder."
-    def weights(part):
-        path = folder / f"{part}.safetensors"
-        try: return unpack_state(load_file(str(path)))
-        except Exception as e:
-            raise RuntimeError(f"shipped weights {path} are unreadable ({e}); reinstall restok_nb or re-ship "
-                               f"them with restok_nb.pretrained.ship") from e
-    tok = ResTok(ResTokConfig(**json.loads((folder / "tokenizer.json").read_text())))
-    har = HARGenerator(generator_config_from_dict(json.loads((folder / "generator.json").read_text())))
-    clf_cfg = json.loads((folder / "classifier.json").read_text()); clf_cfg.pop("type", None)
-    clf = extractors.SmallClassifier(**clf_cfg)
-    for model, part in ((tok, "tokenizer"), (har, "generator"), (clf, "classifier")):
-        try: model.load_state_dict(weights(part))
-        except RuntimeError as e:
-            raise RuntimeError(f"the shipped {part} in {folder} no longer fits the current code ({e}); "
-                               f"re-ship it with restok_nb.pretrained.ship from a run made by this version") from e
-    return tok.eval(), har.eval(), clf.eval()
+def _load_part(folder: Path, part: str) -> torch.nn.Module:
+    "One part (tokenizer, generator or classifier) of a shipped-model folder, in evaluation mode."
+    path = folder / f"{part}.safetensors"
+    try: sd = unpack_state(load_file(str(path)))
+    except Exception as e:
+        raise RuntimeError(f"shipped weights {path} are unreadable ({e}); reinstall restok_nb or re-ship "
+                           f"them with restok_nb.pretrained.ship") from e
+    refit = (f"the shipped {part} in {folder} no longer fits the current code ({{}}); "
+             f"re-ship it with restok_nb.pretrained.ship from a run made by this version")
+    try:
+        cfg = json.loads((folder / f"{part}.json").read_text())
+        if part == "tokenizer": model = ResTok(ResTokConfig(**cfg))
+        elif part == "generator": model = HARGenerator(generator_config_from_dict(cfg))
+        else: cfg.pop("type", None); model = extractors.SmallClassifier(**cfg)
+        model.load_state_dict(sd)
+    except (RuntimeError, TypeError, ValueError, KeyError) as e: raise RuntimeError(refit.format(e)) from e
+    return model.eval()
 
 def available(dest: str | Path | None = None) -> list[str]:
     "Names of the shipped models."
     root = Path(dest) if dest is not None else _models_dir()
     return sorted(p.parent.name for p in root.glob("*/card.json"))
 
-def load(name: str, dest: str | Path | None = None) -> tuple[ResTok, HARGenerator, dict]:
-    "The shipped tokenizer, HAR generator and card of `name` (`available()` lists them)."
+def load_card(name: str, dest: str | Path | None = None) -> dict:
+    "The card of the shipped model `name` (no weights loaded): its command, commit, parts and figures."
+    root = Path(dest) if dest is not None else _models_dir()
+    if not isinstance(name, str) or not name or not (root / name / "card.json").is_file():
+        raise ValueError(f"no shipped model {name!r} in {root}; available: {available(dest)}")
+    c = json.loads((root / name / "card.json").read_text())
+    c.setdefault("parts", list(PARTS))            # cards written before tokenizer-only models
+    c.setdefault("ablation", c["run_summary"]["config"].get("ablation", "restok"))
+    return c
+
+def load(name: str, dest: str | Path | None = None) -> tuple[ResTok, HARGenerator | None, dict]:
+    "The shipped tokenizer, HAR generator (None for a tokenizer-only model) and card of `name` (`available()` lists them)."
+    c = load_card(name, dest)
     folder = (Path(dest) if dest is not None else _models_dir()) / name
-    if not (folder / "card.json").is_file():
-        raise ValueError(f"no shipped model {name!r} in {folder.parent}; available: {available(dest)}")
-    tok, har, _ = _load_parts(folder)
-    return tok, har, json.loads((folder / "card.json").read_text())
+    har = _load_part(folder, "generator") if "generator" in c["parts"] else None
+    return _load_part(folder, "tokenizer"), har, c
 
 def load_classifier(name: str, dest: str | Path | None = None) -> torch.nn.Module:
     "The judge classifier shipped with `name` (class accuracy and FID of samples)."
-    folder = (Path(dest) if dest is not None else _models_dir()) / name
-    return _load_parts(folder)[2]
+    if "classifier" not in load_card(name, dest)["parts"]:
+        raise ValueError(f"the shipped model {name!r} has no judge classifier (parts: {load_card(name, dest)['parts']})")
+    return _load_part((Path(dest) if dest is not None else _models_dir()) / name, "classifier")
 
 # %% ../nbs/22_pretrained.ipynb
 def tutorial_models(run_dir: str,   # "" for the shipped model `name`; else a run folder of restok_nb.train
-                    name: str,      # the shipped model (and the dataset of a run trained here)
-                    stage: str = "all", steps: int | None = None, log=print, **params):
+                    name: str,      # the shipped model (and the recipe of a run trained here: its dataset, ablation)
+                    stage: str = "all",   # "all": tokenizer and generator; "tokenizer": the tokenizer only
+                    steps: int | None = None, log=print, **params):
     "(tokenizer, generator, summary, classifier) of the shipped model `name`, or of the run in `run_dir`."
+    if stage not in ("all", "tokenizer"):
+        raise ValueError(f"stage={stage!r}: 'all' (tokenizer and generator) or 'tokenizer'")
+    c = load_card(name)
     if not run_dir:
-        tok, har, card = load(name)
-        return tok, (har if stage == "all" else None), card["run_summary"], load_classifier(name)
+        if stage == "all" and "generator" not in c["parts"]:
+            raise ValueError(f"the shipped model {name!r} has no generator (parts: {c['parts']}); ask for stage='tokenizer'")
+        tok, har, _ = load(name)
+        clf = load_classifier(name) if "classifier" in c["parts"] else None
+        return tok, (har if stage == "all" else None), c["run_summary"], clf
     from restok_nb.train import load_or_train, project_path
-    if name != "digits": params.setdefault("dataset", name)
+    recipe = json.loads((_models_dir() / name / "run_config.json").read_text())
+    for k in ("dataset", "ablation"): params.setdefault(k, recipe[k])
     tok, har = load_or_train(run_dir, steps=steps, stage=stage, log=log, **params)
     folder = project_path(run_dir)
     summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").is_file() else {}

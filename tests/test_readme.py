@@ -43,6 +43,13 @@ def test_ci_finds_both_commands():
         assert m and "pip install" in m.group(1), f"README has no ```bash block right after <!-- {marker} -->"
 
 
+def test_readme_says_how_to_re_execute_the_tutorials():
+    "The command after <!-- tutorials-command --> runs the script that writes the committed tutorials."
+    m = re.search(r"^<!-- tutorials-command -->\n```bash\n(.+)\n```$", README.read_text(), flags=re.M)
+    assert m and "python tutorials/run_all.py" in m.group(1), "README has no tutorials command"
+    assert (ROOT / "tutorials" / "run_all.py").is_file()
+
+
 if __name__ == "__main__":
     README.write_text(render_readme())
     print(f"wrote {README.relative_to(ROOT)} from {INDEX.relative_to(ROOT)}", file=sys.stderr)

@@ -1,17 +1,28 @@
-"""The tutorials run headless under papermill at smoke size, as CI runs them, each well inside its 3-minute budget.
+"""The tutorials run headless under papermill as CI runs them, and the committed ones are what they output now.
 
-Two models are trained (at 20 steps) by tutorial 05 ("train your own"), on digits and on photos, into
-shared run folders and reused by 02, 03 and 04, as a reader's `_runs/train` and `_runs/photos` would be; 03 trains its ablation itself. Each
-run's wall-clock time is printed (`pytest -s`), and all of them together at the end.
+Tutorials 01–05 run at their defaults — 02–04 on the models shipped in restok_nb (`restok_nb.pretrained`), 05
+a short training run — in about a minute each on 2 CPU cores, and are committed with their outputs by
+`python tutorials/run_all.py`. Each one is executed here exactly as that script does, and the test fails when the
+committed copy is not what the tutorial outputs now (a code cell whose committed outputs are of other kinds: stale,
+or never run), is not written as the script writes it, is over 1 MB, or carries widget state. The learner's own runs
+(`run_dir=`) are checked at smoke size (20 steps): tutorial 05 trains photos into a shared folder, 03 trains digits
+and its no-residual-latents ablation, 02 and 04 reuse them. Each run's wall-clock time is printed (`pytest -s`).
 """
+import importlib.util
 import json
+import re
 import time
 from pathlib import Path
 
 import papermill as pm
 import pytest
 
+from restok_nb import pretrained
+
 ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("run_all", ROOT / "tutorials" / "run_all.py")
+run_all = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run_all)
 SECONDS: dict[str, float] = {}   # printed, not asserted: speed is measured by benchmarks/, never by a timed test
 # the only widgets an executed tutorial may keep: the training progress bars of tqdm.auto (restok_nb.train);
 # the tools build no widget at all in static mode, so none reaches papermill
@@ -35,10 +46,7 @@ def run(name: str, out: Path, min_pictures: int = 2, tag: str = "", **parameters
     SECONDS[name + tag] = seconds = time.time() - t0
     print(f"{name}{tag}: {seconds:.1f} s")
     nb = json.loads(done.read_text())
-    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
-    pictures = sum("image/png" in o.get("data", {}) or "<img src=" in "".join(o.get("data", {}).get("text/html", ""))
-                   for o in outputs)
-    assert pictures >= min_pictures, f"{name}: only {pictures} pictures in the executed notebook"
+    assert run_all.pictures(nb) >= min_pictures, f"{name}: only {run_all.pictures(nb)} pictures in the executed notebook"
     models = {m["model_name"] for m in nb["metadata"].get("widgets", {}).get(
         "application/vnd.jupyter.widget-state+json", {}).get("state", {}).values()}
     assert models <= TQDM_MODELS, f"{name}: the executed notebook carries the state of widgets {models - TQDM_MODELS}"
@@ -49,15 +57,74 @@ def text_of(nb: dict) -> str:
     return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
 
 
-def test_01_why_residual_levels(runs):
-    nb = run("01_why_residual_levels", runs, size=128, num_tokens=2048)
-    assert "largest difference between the sum of the first levels and the pooled image" in text_of(nb)
+# what each committed tutorial prints at its defaults (the shipped models; nothing is trained but 05's short run)
+AT_DEFAULTS = {
+    "01_why_residual_levels": ["largest difference between the sum of the first levels and the pooled image"],
+    "02_tokenize_and_reconstruct": ["the shipped model digits: ", "photos tokenizer: trained "],
+    "03_quantizer_and_entropy": ["levels where residual latents give the lower entropy",
+                                 "levels where photos need more bits than digits"],
+    "04_har_9_steps": ["sampler tokens == generate(): True"],
+    "05_train_your_own": ["a bad value is refused before anything runs", "shipped digits", "done in"],
+}
 
 
-def test_05_train_your_own_trains_the_shared_model(runs):
-    nb = run("05_train_your_own", runs, steps=20, gen_steps=20, batch_size=8, out_dir=str(runs / "train"))
-    assert json.loads((runs / "train" / "summary.json").read_text())["config"]["steps"] == 20
-    assert "a bad value is refused before anything runs" in text_of(nb)
+# the shipped models whose held-out PSNR (from the card, to 0.1 dB) a committed tutorial prints: a model re-shipped
+# without re-running tutorials/run_all.py leaves its old figures there
+PRINTS_PSNR_OF = {"02_tokenize_and_reconstruct": ["digits", "photos"],
+                  "03_quantizer_and_entropy": ["digits", "digits_no_residual_latent"], "05_train_your_own": ["digits"]}
+
+
+def test_every_committed_tutorial_is_checked():
+    assert sorted(AT_DEFAULTS) == sorted(run_all.COMMITTED)
+
+
+@pytest.mark.parametrize("name", run_all.COMMITTED)
+def test_committed_tutorial_is_what_it_outputs_at_its_defaults(runs, name):
+    nb = run(name, runs)
+    out = text_of(nb)
+    for want in AT_DEFAULTS[name]:
+        assert want in out, f"{name} at its defaults did not print {want!r}"
+    assert "no trained" not in out, f"{name} trained a model at its defaults instead of loading the shipped one"
+    if name == "05_train_your_own":      # without out_dir the run goes to a temporary folder, removed at the end
+        folders = set(re.findall(r"(/\S*restok_train_your_own_[^/\s]+)", out))
+        assert folders and not any(Path(f).exists() for f in folders), folders
+    fresh = run_all.clean(nb)
+    assert not run_all.problems(fresh, run_all.dumps(fresh)), run_all.problems(fresh, run_all.dumps(fresh))
+    path = ROOT / "tutorials" / f"{name}.ipynb"
+    text = path.read_text(encoding="utf-8")
+    committed = json.loads(text)
+    redo = f"run `python tutorials/run_all.py {name[:2]}` and commit tutorials/{name}.ipynb"
+    assert text == run_all.dumps(run_all.clean(json.loads(text))), f"{path} is not written as run_all.py writes it: {redo}"
+    assert not run_all.problems(committed, text), f"{path}: {run_all.problems(committed, text)}"
+    assert [c["source"] for c in committed["cells"]] == [c["source"] for c in fresh["cells"]]
+    for i, (was, now) in enumerate(zip(run_all.output_kinds(committed), run_all.output_kinds(fresh))):
+        assert was == now, f"{path}, code cell {i}: committed outputs {was}, outputs now {now}: {redo}"
+    for i, (was, now) in enumerate(zip(run_all.printed_words(committed), run_all.printed_words(fresh))):
+        assert was == now, f"{path}, code cell {i} printed\n{was}\nand prints now\n{now}\n{redo}"
+    assert run_all.pictures(committed) >= 2
+    for model in PRINTS_PSNR_OF.get(name, []):
+        psnr = f"{pretrained.load_card(model)['run_summary']['tokenizer']['psnr']:.1f}"
+        assert psnr in out and psnr in text_of(committed), f"{path} does not show {model}'s {psnr} dB: {redo}"
+
+
+def test_a_stale_committed_copy_is_told_from_a_rerun():
+    "Numbers (timings, figures) may change between runs; words, outputs and pictures may not."
+    def nb(*outputs):
+        return {"cells": [{"cell_type": "code", "source": "", "metadata": {}, "outputs": list(outputs)}]}
+    out = lambda text: {"output_type": "stream", "name": "stdout", "text": [text]}
+    png = {"output_type": "display_data", "data": {"image/png": "", "text/plain": ""}, "metadata": {}}
+    a = nb(out("HAR:  9 passes, 1361 ms in /tmp/restok_train_your_own_ab12/x; levels [0, 2, 3]\n"), png)
+    rerun = nb(out("HAR:  9 passes,  961 ms in /tmp/restok_train_your_own_zz/x; levels []\n"), png)
+    edited = nb(out("HAR: 9 forward passes, 961 ms in /tmp/restok_train_your_own_zz/x; levels []\n"), png)
+    assert run_all.printed_words(a) == run_all.printed_words(rerun) != run_all.printed_words(edited)
+    assert run_all.output_kinds(a) != run_all.output_kinds(nb(out("HAR")))
+    assert run_all.merge_streams([out("a\n"), out("b\n"), png, out("c")]) == [out("a\nb\n") | {"text": ["a\n", "b\n"]},
+                                                                           png, out("c")]
+
+
+def test_run_all_refuses_what_is_not_a_committed_tutorial():
+    with pytest.raises(SystemExit):
+        run_all.main(["07"])
 
 
 def test_05_train_your_own_on_photos(runs):
@@ -67,26 +134,30 @@ def test_05_train_your_own_on_photos(runs):
     assert (config["dataset"], config["steps"]) == ("photos", 20)
 
 
-def test_02_tokenize_and_reconstruct(runs):
-    nb = run("02_tokenize_and_reconstruct", runs, min_pictures=5, run_dir=str(runs / "train"), train_steps=20, num_images=3,
+def test_03_with_your_own_runs(runs):
+    nb = run("03_quantizer_and_entropy", runs, tag="_own", run_dir=str(runs / "train"), train_steps=20,
              photos_run_dir=str(runs / "photos"), photos_train_steps=20)
-    assert "trained 20 steps" in text_of(nb) and "training the tiny recipe" not in text_of(nb)   # reused
-    assert "photos tokenizer: trained 20 steps" in text_of(nb)
+    out = text_of(nb)
+    assert "no trained tokenizer and generator in" in out                 # your main run, trained here
+    assert "no trained tokenizer in" in out                               # ... and its ablation (load_or_train)
+    ablation = json.loads((runs / "train_no_residual_latent" / "summary.json").read_text())["config"]
+    assert (ablation["ablation"], ablation["steps"]) == ("no_residual_latent", 20)
+    assert ablation["classifier_path"] == str(runs / "train" / "classifier.safetensors")
+    assert "levels where photos need more bits than digits" in out
 
 
-def test_03_quantizer_and_entropy(runs):
-    nb = run("03_quantizer_and_entropy", runs, run_dir=str(runs / "train"), train_steps=20, photos_run_dir=str(runs / "photos"),
-             photos_train_steps=20)
-    assert "levels where photos need more bits than digits" in text_of(nb)
-    assert "no trained tokenizer in" in text_of(nb)                   # the ablation was trained (load_or_train)
-    assert "no trained tokenizer and generator" not in text_of(nb)    # ... the main model reused
-    assert (runs / "train_no_residual_latent" / "tokenizer" / "done.json").is_file()
+def test_02_with_your_own_run(runs):
+    nb = run("02_tokenize_and_reconstruct", runs, tag="_own", min_pictures=5, run_dir=str(runs / "train"),
+             train_steps=20, num_images=3, photos_run_dir=str(runs / "photos"), photos_train_steps=20)
+    out = text_of(nb)
+    assert f"your run in {runs / 'train'}" in out and "trained 20 steps" in out
+    assert "photos tokenizer: trained 20 steps" in out and "training the tiny recipe" not in out   # reused
 
 
-def test_04_har_9_steps(runs):
-    nb = run("04_har_9_steps", runs, run_dir=str(runs / "train"), train_steps=20, timing_batch=2,
+def test_04_with_your_own_runs(runs):
+    nb = run("04_har_9_steps", runs, tag="_own", run_dir=str(runs / "train"), train_steps=20, timing_batch=2,
              photos_run_dir=str(runs / "photos"), photos_train_steps=20)
-    assert "sampler tokens == generate(): True" in text_of(nb)
+    assert "sampler tokens == generate(): True" in text_of(nb) and "training the tiny recipe" not in text_of(nb)
 
 
 def test_06_paper_model_skips_cleanly_without_weights(runs):
