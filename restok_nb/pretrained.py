@@ -100,6 +100,7 @@ def ship(run_dir: str | Path,   # a finished run folder of restok_nb.train (stag
          command: str,           # the exact command that made the run, for the card
          dest: str | Path | None = None,  # where the models live (default: the package's pretrained_models/)
          description: str = "",  # one line for the card; default: SHIPPED[name]
+         commit: str = "",       # the commit the run was made at; default: this checkout's (ship right after the run)
          log=print) -> dict:
     "Pack the run's models in 8 bits into `dest/name/`, measure the packed models, write their card; returns the card."
     if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name):
@@ -128,7 +129,7 @@ def ship(run_dir: str | Path,   # a finished run folder of restok_nb.train (stag
     write_json(out / "run_config.json", json.loads((run_dir / "config.json").read_text()))
     packed = {part: _load_part(out, part) for part in parts}
     log(f"measuring the packed {name} models on the run's held-out images")
-    card = dict(name=name, description=description, command=command, commit=_git_commit(_models_dir().parent),
+    card = dict(name=name, description=description, command=command, commit=commit or _git_commit(_models_dir().parent),
                 dataset=c.dataset, ablation=c.ablation, parts=list(parts),
                 run_summary=json.loads((run_dir / "summary.json").read_text()),
                 shipped=_measure(c, packed["tokenizer"], packed.get("generator"), packed.get("classifier")),

@@ -45,3 +45,18 @@ def hub_cache(tmp_path, monkeypatch):
         return snapshot
     add.path = cache
     return add
+
+
+CHROMIUM = Path("/usr/bin/chromium")   # Debian's, driven headless through playwright (test_browser, test_docs)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    "A headless Chromium for the module's tests (the test modules skip first when it or playwright is missing)."
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()

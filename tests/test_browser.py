@@ -29,11 +29,9 @@ from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
+from conftest import CHROMIUM
 SHOTS = ROOT / "_runs" / "browser"
 TUTORIAL = ROOT / "tutorials" / "02_tokenize_and_reconstruct.ipynb"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` (Debian) to run the browser test",
@@ -96,13 +94,6 @@ def lab(tmp_path_factory):
             proc.wait()
         log.close()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _wait_kernel_idle(base: str, token: str, timeout: float = 90):

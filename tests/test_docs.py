@@ -38,9 +38,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_site" / "html"
 SHOTS = ROOT / "_runs" / "docs"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from conftest import CHROMIUM
 BUILD_ARGS = ["-W", "--keep-going", "-c", "docs", "-d", "_site/doctrees", ".", "_site/html"]  # README's sphinx-build
 DOCS_PACKAGES = ("sphinx", "myst_nb", "furo", "sphinx-mathjax-offline")
 FRONT_PAGE, TUTORIAL = "nbs/index.html", "tutorials/01_why_residual_levels.html"
@@ -80,14 +78,6 @@ def serve(folder: Path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}/", server
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class _Ids(html.parser.HTMLParser):
