@@ -17,11 +17,11 @@ from .restok_config import ResTokConfig
 from .generator import HARGenerator, GPTConfig
 
 # %% auto 0
-__all__ = ['WEIGHTS_SUFFIXES', 'VIT_SIZES', 'SIZE_KEYS', 'VF_PREFIXES', 'PAPER_HUB_NAMES', 'HUB_FILES', 'HAR_ONLY_ARGS',
-           'AR_ONLY_ARGS', 'REFERENCE_MODEL_ARGS', 'CheckpointError', 'read_state_dict', 'load_state_dict_checked',
-           'read_config', 'config_from_official', 'is_hub_name', 'hub_files', 'resolve_weights',
-           'load_official_tokenizer', 'generator_mode', 'config_from_model_args', 'load_official_har', 'reference_dir',
-           'max_rel_err']
+__all__ = ['WEIGHTS_SUFFIXES', 'VIT_SIZES', 'SIZE_KEYS', 'KNOWN_VQ_KEYS', 'VF_PREFIXES', 'PAPER_HUB_NAMES', 'HUB_FILES',
+           'HAR_ONLY_ARGS', 'AR_ONLY_ARGS', 'REFERENCE_MODEL_ARGS', 'CheckpointError', 'read_state_dict',
+           'load_state_dict_checked', 'read_config', 'config_from_official', 'is_hub_name', 'hub_files',
+           'resolve_weights', 'load_official_tokenizer', 'generator_mode', 'config_from_model_args',
+           'load_official_har', 'reference_dir', 'max_rel_err']
 
 # %% ../nbs/09_official.ipynb
 class CheckpointError(ValueError):
@@ -130,10 +130,16 @@ def read_config(config: str | os.PathLike | Mapping) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no config file at {path}; pass a dict or the path of a .json/.yaml file")
     text = path.read_text()
-    if path.suffix.lower() == ".json":
-        return json.loads(text)
     import yaml
-    return yaml.safe_load(text)
+    try:
+        tree = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ValueError(f"config file {path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'} "
+                         f"({str(e).splitlines()[0]}); check the file or take it again from the reference repository") from None
+    if not isinstance(tree, Mapping):
+        raise ValueError(f"config file {path} holds a {type(tree).__name__}, not a mapping of sections "
+                         f"(model: vq_model: ...); pass the reference repository's config file")
+    return dict(tree)
 
 # %% ../nbs/09_official.ipynb
 def _vq_section(tree: dict) -> tuple[dict, int]:
@@ -173,12 +179,30 @@ def _vit_dims(vq: Mapping, sizes: dict) -> dict[str, tuple[int, int, int]]:
     return dims
 
 # %% ../nbs/09_official.ipynb
+KNOWN_VQ_KEYS = frozenset(_VQ_FIELDS) | {
+    "vae_encoder", "multi_quant", "is_legacy", "learnable_dec_image_tokens", "vit_enc_patch_size", "vit_dec_patch_size",
+    "vit_enc_model_size", "vit_dec_model_size", "encoder_feature_supervision", "decoder_feature_supervision",
+    "learnable_dec_feat_tokens", "test_num_latent_tokens"}   # the keys of the reference's tokenizer configs
+
+def _check_vq_keys(vq: Mapping):
+    "Refuse a `vq_model` key that looks like a misspelt known one; warn about other unknown keys."
+    import difflib
+    for key in sorted(set(vq) - KNOWN_VQ_KEYS):
+        near = difflib.get_close_matches(str(key), sorted(KNOWN_VQ_KEYS), n=1, cutoff=0.8)
+        if near:
+            raise ValueError(f"model.vq_model.{key} is not a known key: did you mean {near[0]!r}? "
+                             f"(known keys: {sorted(KNOWN_VQ_KEYS)})")
+        warnings.warn(f"model.vq_model.{key} is not read by restok_nb (ignored); known keys: {sorted(KNOWN_VQ_KEYS)}",
+                      stacklevel=3)
+
+# %% ../nbs/09_official.ipynb
 def config_from_official(config: str | os.PathLike | Mapping, **sizes) -> ResTokConfig:
     "`ResTokConfig` from the reference config (`model.vq_model.*`, `dataset.preprocessing.crop_size`) and size overrides."
     bad = sorted(set(sizes) - set(SIZE_KEYS))
     if bad:
         raise TypeError(f"unknown size override(s) {bad}; allowed: {list(SIZE_KEYS)}")
     vq, crop = _vq_section(read_config(config))
+    _check_vq_keys(vq)
     _check_paper_model(vq)
     dims = _vit_dims(vq, sizes)
     fields_ = {ours: vq[theirs] for theirs, ours in _VQ_FIELDS.items() if theirs in vq}
