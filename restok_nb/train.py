@@ -4,7 +4,7 @@
 
 # %% ../nbs/18_train.ipynb 2
 from __future__ import annotations
-import dataclasses, json, os, subprocess, sys, time
+import contextlib, dataclasses, json, os, signal, subprocess, sys, threading, time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -20,13 +20,13 @@ from .quantizer import level_code_stats
 from . import metrics, extractors
 from .config import TrainConfig, ConfigError, validate, config_from_dict, config_from_params
 from .runs import (Run, write_json, read_json, stage_done, check_run_dir, load_tokenizer, load_generator,
-                            ArtifactDamaged, verify_file, commit_file, check_weights, make_out_dir)
+                            list_checkpoints, ArtifactDamaged, verify_file, commit_file, check_weights, make_out_dir)
 from .loops import train_tokenizer, train_generator, run_dataset, scan_image_folders
 
 # %% auto 0
 __all__ = ['MAX_CLASSIFIER_CLASSES', 'image_views', 'resolve_views', 'extract_codes', 'evaluate_tokenizer', 'evaluate_generator',
-           'heldout_images', 'evaluate', 'classifier_images', 'get_classifier', 'run_pipeline', 'launch', 'main',
-           'project_path', 'load_or_train']
+           'heldout_images', 'evaluate', 'classifier_images', 'get_classifier', 'RunStopped', 'stop_cleanly',
+           'run_pipeline', 'launch', 'main', 'project_path', 'load_or_train']
 
 # %% ../nbs/18_train.ipynb
 def image_views(x: torch.Tensor, mode: str, size: int) -> torch.Tensor:  # (B,3,H,W) -> (B, V, 3, size, size)
@@ -244,22 +244,50 @@ def _summarize(run: Run, tok: ResTok, har: HARGenerator | None, t0: float) -> di
     return summary
 
 # %% ../nbs/18_train.ipynb
+class RunStopped(RuntimeError):
+    "The run was stopped by SIGTERM or SIGINT; its checkpoints are intact and the same command resumes it."
+
+def _where_it_stands(run_dir: Path) -> str:
+    "The newest checkpoint or the finished state of each stage in `run_dir`."
+    parts = []
+    for stage in ("tokenizer", "generator"):
+        if (run_dir / stage / "done.json").is_file(): parts.append(f"{stage} finished")
+        elif ck := list_checkpoints(run_dir / stage / "checkpoints"): parts.append(f"{stage} at {ck[0].name}")
+    return "; ".join(parts) or "no checkpoint yet"
+
+@contextlib.contextmanager
+def stop_cleanly(run_dir: Path):
+    "Turn SIGTERM / SIGINT into `RunStopped` with a message on resuming (main thread only; handlers restored after)."
+    if threading.current_thread() is not threading.main_thread():
+        yield; return
+    def handler(signum, frame): raise RunStopped(signal.Signals(signum).name)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except RunStopped as e:
+        raise RunStopped(f"{e} received: the run in {run_dir} stopped ({_where_it_stands(run_dir)}); nothing "
+                         f"written is lost — run the same command again to resume") from None
+    finally:
+        for s, h in previous.items(): signal.signal(s, h)
+
+# %% ../nbs/18_train.ipynb
 def run_pipeline(c: TrainConfig, log: Callable = print) -> dict:
     "Train and evaluate everything `c.stage` asks for; write `summary.json`; return the summary."
     validate(c)
     run = Run(c, log)
-    check_run_dir(run)
-    scan_image_folders(run)                         # a folder dataset: unusable files named in skipped_files.json
-    t0, har = time.time(), None
-    tok = _trained_tokenizer(run)
-    if c.stage in ("generator", "all"):
-        codes, labels = extract_codes(run, tok)
-        har = train_generator(run, codes, labels, tok.config)
-    summary = {}
-    if run.main:
-        summary = _summarize(run, tok, har, t0)
-        log(f"summary: {run.dir / 'summary.json'}")
-    run.acc.wait_for_everyone()
+    with stop_cleanly(run.dir):
+        check_run_dir(run)
+        scan_image_folders(run)                     # a folder dataset: unusable files named in skipped_files.json
+        t0, har = time.time(), None
+        tok = _trained_tokenizer(run)
+        if c.stage in ("generator", "all"):
+            codes, labels = extract_codes(run, tok)
+            har = train_generator(run, codes, labels, tok.config)
+        summary = {}
+        if run.main:
+            summary = _summarize(run, tok, har, t0)
+            log(f"summary: {run.dir / 'summary.json'}")
+        run.acc.wait_for_everyone()
     return summary
 
 # %% ../nbs/18_train.ipynb
@@ -297,6 +325,7 @@ def main(argv=None):
         else:
             launch(c)
     except (ConfigError, ArtifactDamaged) as e: sys.exit(f"error: {e}")
+    except RunStopped as e: print(f"stopped: {e}", file=sys.stderr); sys.exit(130)
 
 # %% ../nbs/18_train.ipynb
 if __name__ == "__main__" and Path(sys.argv[0]).name == "train.py":   # python -m restok_nb.train

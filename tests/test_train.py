@@ -135,6 +135,29 @@ def test_kill_9_then_resume_finishes(tmp_path):
     assert summary["tokenizer"]["psnr"] > 0 and summary["generator"]["forward_passes"] > 0
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_cleanly_then_resume_finishes(tmp_path, sig):
+    "SIGTERM / SIGINT mid-training: exit 130 with a message naming the checkpoint and how to resume, no traceback."
+    c = small(tmp_path / "run", steps=24, ckpt_every=4, gen_steps=6)
+    cfg = tmp_path / "cfg.json"; cfg.write_text(json.dumps(dataclasses.asdict(c)))
+    ck_dir = tmp_path / "run" / "tokenizer" / "checkpoints"
+    p = _cli(cfg)
+    t0 = time.time()
+    while not any(ck_dir.glob("step_00000008")) and time.time() - t0 < 240:
+        assert p.poll() is None, p.stdout.read()
+        time.sleep(0.2)
+    os.kill(p.pid, sig)
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 130, out
+    assert f"{sig.name} received" in out and "tokenizer at step_" in out and "run the same command again" in out, out
+    assert "Traceback" not in out, out
+    for ck in list_checkpoints(ck_dir): verify_checkpoint(ck)                      # everything on disk is intact
+    if sig == signal.SIGTERM:
+        out, _ = _cli(cfg).communicate(timeout=600)
+        assert "resuming from" in out, out
+        assert json.loads((tmp_path / "run" / "summary.json").read_text())["generator"]["forward_passes"] > 0
+
+
 def test_two_processes_stay_in_sync(tmp_path):
     c = small(tmp_path / "run", num_processes=2, device="cpu", steps=4, gen_steps=4, main_process_port=29517)
     logs = []
