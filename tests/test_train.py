@@ -116,7 +116,8 @@ def _cli(cfg_path, **popen):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
-def test_kill_9_then_resume_finishes(tmp_path):
+def _run_until_checkpoint_8(tmp_path):
+    "A 24-step run started from the command line, once its step-8 checkpoint exists: (process, config path, checkpoints)."
     c = small(tmp_path / "run", steps=24, ckpt_every=4, gen_steps=6)
     cfg = tmp_path / "cfg.json"; cfg.write_text(json.dumps(dataclasses.asdict(c)))
     ck_dir = tmp_path / "run" / "tokenizer" / "checkpoints"
@@ -125,6 +126,11 @@ def test_kill_9_then_resume_finishes(tmp_path):
     while not any(ck_dir.glob("step_00000008")) and time.time() - t0 < 240:
         assert p.poll() is None, p.stdout.read()
         time.sleep(0.2)
+    return p, cfg, ck_dir
+
+
+def test_kill_9_then_resume_finishes(tmp_path):
+    p, cfg, _ = _run_until_checkpoint_8(tmp_path)
     os.kill(p.pid, signal.SIGKILL); p.wait()
     assert not (tmp_path / "run" / "summary.json").exists()
     out, _ = _cli(cfg).communicate(timeout=600)
@@ -138,14 +144,7 @@ def test_kill_9_then_resume_finishes(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_cleanly_then_resume_finishes(tmp_path, sig):
     "SIGTERM / SIGINT mid-training: exit 130 with a message naming the checkpoint and how to resume, no traceback."
-    c = small(tmp_path / "run", steps=24, ckpt_every=4, gen_steps=6)
-    cfg = tmp_path / "cfg.json"; cfg.write_text(json.dumps(dataclasses.asdict(c)))
-    ck_dir = tmp_path / "run" / "tokenizer" / "checkpoints"
-    p = _cli(cfg)
-    t0 = time.time()
-    while not any(ck_dir.glob("step_00000008")) and time.time() - t0 < 240:
-        assert p.poll() is None, p.stdout.read()
-        time.sleep(0.2)
+    p, cfg, ck_dir = _run_until_checkpoint_8(tmp_path)
     os.kill(p.pid, sig)
     out, _ = p.communicate(timeout=120)
     assert p.returncode == 130, out
