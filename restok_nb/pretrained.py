@@ -4,17 +4,16 @@
 
 # %% ../nbs/22_pretrained.ipynb 2
 from __future__ import annotations
-import json, re, shutil, subprocess
+import json, re, subprocess
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file, load_file
 
 from .tokenizer import ResTok
 from .restok_config import ResTokConfig
 from .generator import HARGenerator, config_from_dict as generator_config_from_dict
 from .config import config_from_dict
-from .runs import write_json, load_tokenizer, load_generator
+from .runs import write_json, read_json, save_weights, read_weights, checksum_path, load_tokenizer, load_generator
 from . import extractors
 
 # %% auto 0
@@ -58,6 +57,10 @@ SHIPPED = {"digits": "README's main job: the tiny recipe on scikit-learn's handw
 def _models_dir() -> Path:
     import restok_nb
     return Path(restok_nb.__file__).resolve().parent / "pretrained_models"
+
+def _root(dest: str | Path | None) -> Path:
+    "Where the shipped models live: `dest`, or the package's pretrained_models/."
+    return Path(dest) if dest is not None else _models_dir()
 
 def _git_commit(where: Path) -> str:
     try:
@@ -111,27 +114,29 @@ def ship(run_dir: str | Path,   # a finished run folder of restok_nb.train (stag
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder of restok_nb.train: it has no config.json")
-    c = config_from_dict(json.loads((run_dir / "config.json").read_text()))
+    run_config = read_json(run_dir / "config.json", strict=False)
+    c = config_from_dict(run_config)
     parts = _run_parts(run_dir, c)
     models = dict(tokenizer=load_tokenizer(run_dir / "tokenizer"))
     if "generator" in parts: models["generator"] = load_generator(run_dir / "generator")
     if "classifier" in parts: models["classifier"] = extractors.load_classifier(run_dir / "classifier.safetensors")
     configs = dict(tokenizer=run_dir / "tokenizer" / "config.json", generator=run_dir / "generator" / "config.json",
                    classifier=run_dir / "classifier.json")
-    out = (Path(dest) if dest is not None else _models_dir()) / name
+    out = _root(dest) / name
     out.mkdir(parents=True, exist_ok=True)
-    for part in PARTS:
+    for part in PARTS:                          # each file atomic, with its checksum (verified by `load`)
         if part in parts:
-            save_file(pack_state(models[part].state_dict()), str(out / f"{part}.safetensors"))
-            shutil.copy(configs[part], out / f"{part}.json")
+            save_weights(out / f"{part}.safetensors", pack_state(models[part].state_dict()))
+            write_json(out / f"{part}.json", read_json(configs[part], strict=False))
         else:                                    # a part an earlier model of this name had
-            for f in (out / f"{part}.safetensors", out / f"{part}.json"): f.unlink(missing_ok=True)
-    write_json(out / "run_config.json", json.loads((run_dir / "config.json").read_text()))
+            for f in (out / f"{part}.safetensors", out / f"{part}.json"):
+                f.unlink(missing_ok=True); checksum_path(f).unlink(missing_ok=True)
+    write_json(out / "run_config.json", run_config)
     packed = {part: _load_part(out, part) for part in parts}
     log(f"measuring the packed {name} models on the run's held-out images")
     card = dict(name=name, description=description, command=command, commit=commit or _git_commit(_models_dir().parent),
                 dataset=c.dataset, ablation=c.ablation, parts=list(parts),
-                run_summary=json.loads((run_dir / "summary.json").read_text()),
+                run_summary=read_json(run_dir / "summary.json", strict=False),
                 shipped=_measure(c, packed["tokenizer"], packed.get("generator"), packed.get("classifier")),
                 bytes={p.name: p.stat().st_size for p in sorted(out.glob("*.safetensors"))})
     write_json(out / "card.json", card)
@@ -165,14 +170,14 @@ def card_markdown(card: dict) -> str:
 def _load_part(folder: Path, part: str) -> torch.nn.Module:
     "One part (tokenizer, generator or classifier) of a shipped-model folder, in evaluation mode."
     path = folder / f"{part}.safetensors"
-    try: sd = unpack_state(load_file(str(path)))
+    try: sd = unpack_state(read_weights(path))          # checksum verified, finite
     except Exception as e:
         raise RuntimeError(f"shipped weights {path} are unreadable ({e}); reinstall restok_nb or re-ship "
                            f"them with restok_nb.pretrained.ship") from e
     refit = (f"the shipped {part} in {folder} no longer fits the current code ({{}}); "
              f"re-ship it with restok_nb.pretrained.ship from a run made by this version")
     try:
-        cfg = json.loads((folder / f"{part}.json").read_text())
+        cfg = read_json(folder / f"{part}.json")
         if part == "tokenizer": model = ResTok(ResTokConfig(**cfg))
         elif part == "generator": model = HARGenerator(generator_config_from_dict(cfg))
         else: cfg.pop("type", None); model = extractors.SmallClassifier(**cfg)
@@ -182,15 +187,15 @@ def _load_part(folder: Path, part: str) -> torch.nn.Module:
 
 def available(dest: str | Path | None = None) -> list[str]:
     "Names of the shipped models."
-    root = Path(dest) if dest is not None else _models_dir()
+    root = _root(dest)
     return sorted(p.parent.name for p in root.glob("*/card.json"))
 
 def load_card(name: str, dest: str | Path | None = None) -> dict:
     "The card of the shipped model `name` (no weights loaded): its command, commit, parts and figures."
-    root = Path(dest) if dest is not None else _models_dir()
+    root = _root(dest)
     if not isinstance(name, str) or not name or not (root / name / "card.json").is_file():
         raise ValueError(f"no shipped model {name!r} in {root}; available: {available(dest)}")
-    c = json.loads((root / name / "card.json").read_text())
+    c = read_json(root / name / "card.json")
     c.setdefault("parts", list(PARTS))            # cards written before tokenizer-only models
     c.setdefault("ablation", c["run_summary"]["config"].get("ablation", "restok"))
     return c
@@ -198,15 +203,16 @@ def load_card(name: str, dest: str | Path | None = None) -> dict:
 def load(name: str, dest: str | Path | None = None) -> tuple[ResTok, HARGenerator | None, dict]:
     "The shipped tokenizer, HAR generator (None for a tokenizer-only model) and card of `name` (`available()` lists them)."
     c = load_card(name, dest)
-    folder = (Path(dest) if dest is not None else _models_dir()) / name
+    folder = _root(dest) / name
     har = _load_part(folder, "generator") if "generator" in c["parts"] else None
     return _load_part(folder, "tokenizer"), har, c
 
 def load_classifier(name: str, dest: str | Path | None = None) -> torch.nn.Module:
     "The judge classifier shipped with `name` (class accuracy and FID of samples)."
-    if "classifier" not in load_card(name, dest)["parts"]:
-        raise ValueError(f"the shipped model {name!r} has no judge classifier (parts: {load_card(name, dest)['parts']})")
-    return _load_part((Path(dest) if dest is not None else _models_dir()) / name, "classifier")
+    parts = load_card(name, dest)["parts"]
+    if "classifier" not in parts:
+        raise ValueError(f"the shipped model {name!r} has no judge classifier (parts: {parts})")
+    return _load_part(_root(dest) / name, "classifier")
 
 # %% ../nbs/22_pretrained.ipynb
 def tutorial_models(run_dir: str,   # "" for the shipped model `name`; else a run folder of restok_nb.train

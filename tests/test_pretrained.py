@@ -8,6 +8,7 @@ import torch
 
 from restok_nb import pretrained
 from restok_nb.config import config_from_dict
+from restok_nb.runs import write_json
 
 SHIPPED = ["digits", "digits_no_residual_latent", "photos"]
 TOKENIZER_ONLY = {"digits_no_residual_latent"}   # shipped without a generator: the card measures PSNR only
@@ -94,7 +95,7 @@ def test_ship_refuses_bad_names_and_unfinished_runs(tmp_path):
 def test_a_model_without_a_classifier_says_so(tmp_path):
     shutil.copytree(pretrained._models_dir() / "digits_no_residual_latent", tmp_path / "flat")
     card = json.loads((tmp_path / "flat" / "card.json").read_text())
-    (tmp_path / "flat" / "card.json").write_text(json.dumps({**card, "parts": ["tokenizer"]}))
+    write_json(tmp_path / "flat" / "card.json", {**card, "parts": ["tokenizer"]})      # a card written as ship writes it
     with pytest.raises(ValueError, match="has no judge classifier"):
         pretrained.load_classifier("flat", dest=tmp_path)
 
@@ -112,6 +113,6 @@ def test_unknown_name_and_damaged_weights_get_clear_errors(tmp_path):
 def test_weights_from_another_model_are_refused(tmp_path):
     shutil.copytree(pretrained._models_dir() / "digits", tmp_path / "digits")
     cfg = json.loads((tmp_path / "digits" / "tokenizer.json").read_text())
-    (tmp_path / "digits" / "tokenizer.json").write_text(json.dumps({**cfg, "width": cfg["width"] * 2}))
+    write_json(tmp_path / "digits" / "tokenizer.json", {**cfg, "width": cfg["width"] * 2})
     with pytest.raises(RuntimeError, match="no longer fits the current code"):
         pretrained.load("digits", dest=tmp_path)
