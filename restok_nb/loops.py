@@ -391,6 +391,7 @@ def train_tokenizer(run: Run) -> ResTok:
         save_final(out, "model.safetensors", final.state_dict(), asdict(t.tcfg), c.steps)
         run.log(f"tokenizer: weights and config in {out}")
     run.acc.wait_for_everyone()
+    del t; run.release()                   # the model, optimiser and EMA wrapper go before the next stage
     final.quantize.bypass = False
     return final.eval()
 
@@ -451,4 +452,5 @@ def train_generator(run: Run, codes: np.ndarray, labels: np.ndarray, tcfg) -> HA
         save_final(out, "model.safetensors", final.state_dict(), asdict(t.gcfg), c.gen_steps)
         run.log(f"generator: weights and config in {out}")
     run.acc.wait_for_everyone()
+    del t; run.release()
     return final.eval()

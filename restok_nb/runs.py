@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_runs.ipynb 2
 from __future__ import annotations
-import hashlib, json, os, shutil, time, warnings
+import gc, hashlib, json, os, shutil, time, warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -306,6 +306,13 @@ def metric(self: Run, **kv):
 def unwrap(self: Run, model: torch.nn.Module) -> torch.nn.Module:
     "The model inside Accelerate's wrappers (DistributedDataParallel, autocast)."
     return self.acc.unwrap_model(model)
+
+@patch
+def release(self: Run):
+    "Free a finished stage: drop Accelerate's references to its models and optimisers, collect, empty the GPU cache."
+    self.acc.free_memory()      # Accelerate keeps every prepared model and optimiser until told otherwise
+    gc.collect()                # after the references are gone (autocast's forward wrapper makes a cycle)
+    if torch.cuda.is_available(): torch.cuda.empty_cache()
 
 # %% ../nbs/16_runs.ipynb
 class NonFiniteLoss(RuntimeError):

@@ -18,14 +18,16 @@ from .generator import HARGenerator
 from .data import TensorImages, MIRROR_SAFE
 from .quantizer import level_code_stats
 from . import metrics, extractors
-from .config import TrainConfig, ConfigError, validate, config_from_dict, config_from_params
+from .config import (TrainConfig, ConfigError, validate, config_from_dict, config_from_params, tokenizer_config,
+                               generator_config)
 from .runs import (Run, write_json, read_json, stage_done, check_run_dir, load_tokenizer, load_generator,
                             list_checkpoints, ArtifactDamaged, verify_file, commit_file, check_weights, make_out_dir)
 from .loops import train_tokenizer, train_generator, run_dataset, scan_image_folders
 
 # %% auto 0
-__all__ = ['MAX_CLASSIFIER_CLASSES', 'image_views', 'resolve_views', 'extract_codes', 'evaluate_tokenizer', 'evaluate_generator',
-           'heldout_images', 'evaluate', 'classifier_images', 'get_classifier', 'RunStopped', 'stop_cleanly',
+__all__ = ['MAX_CLASSIFIER_CLASSES', 'TRAIN_BYTES_PER_PARAM', 'image_views', 'resolve_views', 'extract_codes',
+           'evaluate_tokenizer', 'evaluate_generator', 'heldout_images', 'evaluate', 'classifier_images',
+           'get_classifier', 'memory_needs', 'memory_available', 'check_memory', 'RunStopped', 'stop_cleanly',
            'run_pipeline', 'launch', 'main', 'project_path', 'load_or_train']
 
 # %% ../nbs/18_train.ipynb
@@ -222,6 +224,56 @@ def get_classifier(run: Run):
     return clf.to(run.device).eval()
 
 # %% ../nbs/18_train.ipynb
+TRAIN_BYTES_PER_PARAM = 4 + 4 + 8      # float32 weight, gradient, AdamW's two moments
+
+def _num_params(build: Callable[[], torch.nn.Module]) -> int:
+    "Parameters of the model `build()` makes, built on the meta device (no memory used, no weights read)."
+    with torch.device("meta"): return sum(p.numel() for p in build().parameters())
+
+def memory_needs(c: TrainConfig) -> dict[str, tuple[int, str]]:
+    "Bytes each stage of run `c` holds at least before activations, and what they are: {stage: (bytes, breakdown)}."
+    import timm
+    tcfg = tokenizer_config(c)
+    tok = _num_params(lambda: ResTok(tcfg))
+    frozen = {name: _num_params(lambda n=name: timm.create_model(n, pretrained=False, num_classes=0))
+              for use, name in ((c.vf_teacher, c.vf_teacher), (c.disc_weight > 0 and c.disc_net == "dino", c.disc_backbone))
+              if use}
+    gen = _num_params(lambda: HARGenerator(generator_config(c, tcfg, 10)))
+    ema, gen_ema = 4 * (c.ema_decay > 0), 4 * (c.gen_ema_decay > 0)
+    gib = lambda n: f"{n / 2**30:.1f} GiB"
+    needs = {}
+    if c.stage in ("tokenizer", "all"):
+        b = tok * (TRAIN_BYTES_PER_PARAM + ema) + 4 * sum(frozen.values())
+        needs["tokenizer"] = (b, f"tokenizer {tok / 1e6:.0f} M parameters × {TRAIN_BYTES_PER_PARAM + ema} bytes "
+                                 f"(weights, gradients, AdamW{', EMA' if ema else ''})"
+                                 + "".join(f" + frozen {n} {p / 1e6:.0f} M × 4 bytes" for n, p in frozen.items()))
+    if c.stage in ("generator", "all"):
+        b = gen * (TRAIN_BYTES_PER_PARAM + gen_ema) + 4 * tok
+        needs["generator"] = (b, f"generator {gen / 1e6:.0f} M parameters × {TRAIN_BYTES_PER_PARAM + gen_ema} bytes "
+                                 f"+ the trained tokenizer {tok / 1e6:.0f} M × 4 bytes")
+    return needs
+
+def memory_available(device: torch.device) -> tuple[int, str]:
+    "Bytes free for this run on `device` and where: a GPU's free memory, or the RAM the OS reports as available."
+    if device.type == "cuda": return torch.cuda.mem_get_info(device)[0], f"GPU {device}"
+    import psutil
+    return psutil.virtual_memory().available, "this machine's available RAM"
+
+def check_memory(c: TrainConfig, available: int | None = None):
+    "Refuse run `c` before it starts when a stage's model states alone exceed the memory its device has free."
+    device = torch.device("cuda" if c.device == "cuda" or (c.device == "auto" and torch.cuda.is_available()) else "cpu")
+    free, where = memory_available(device)
+    free = free if available is None else available
+    procs = c.num_processes if device.type == "cpu" else 1       # CPU processes of one machine share its RAM
+    for stage, (need, what) in memory_needs(c).items():
+        if need * procs > free:
+            raise ConfigError(
+                f"this run cannot fit in memory: its {stage} stage needs at least {need * procs / 2**30:.1f} GiB "
+                f"before activations ({what}{f', × {procs} processes' if procs > 1 else ''}) but {where} is "
+                f"{free / 2**30:.1f} GiB. Lower it: a smaller preset or generator_preset, ema_decay=0 / "
+                f"gen_ema_decay=0 (4 bytes per parameter), fewer num_processes, or run on a machine with more memory")
+
+# %% ../nbs/18_train.ipynb
 def _trained_tokenizer(run: Run) -> ResTok:
     "Train the tokenizer, or (stage='generator') load the one trained before in the run folder."
     c = run.c
@@ -274,6 +326,7 @@ def stop_cleanly(run_dir: Path):
 def run_pipeline(c: TrainConfig, log: Callable = print) -> dict:
     "Train and evaluate everything `c.stage` asks for; write `summary.json`; return the summary."
     validate(c)
+    check_memory(c)                             # before the run folder is touched
     run = Run(c, log)
     with stop_cleanly(run.dir):
         check_run_dir(run)

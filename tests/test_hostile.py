@@ -220,6 +220,41 @@ def test_lock_that_is_not_a_lock(tmp_path):
         run_pipeline(small(tmp_path / "run"), log=lambda m: None)
 
 
+# ---------------------------------------------------------------- memory
+
+def _live_optimizers() -> int:
+    import gc
+    gc.collect()
+    with warnings.catch_warnings():                    # isinstance on torch.distributed's deprecated aliases warns
+        warnings.simplefilter("ignore")
+        return sum(isinstance(o, torch.optim.Optimizer) for o in gc.get_objects())
+
+
+def test_a_finished_stage_is_freed_before_the_next(tmp_path, monkeypatch):
+    "No optimiser (nor the model it holds) of the tokenizer stage is alive while the generator trains or the run is evaluated."
+    import restok_nb.train as tr
+    seen, before = {}, _live_optimizers()
+
+    def spy(name, fn):
+        def wrapped(*a, **kw):
+            seen[name] = _live_optimizers() - before
+            return fn(*a, **kw)
+        return wrapped
+    monkeypatch.setattr(tr, "extract_codes", spy("generator", tr.extract_codes))
+    monkeypatch.setattr(tr, "_summarize", spy("evaluation", tr._summarize))
+    quiet(run_pipeline, small(tmp_path / "run"), log=lambda m: None)
+    assert seen == {"generator": 0, "evaluation": 0}, seen
+
+
+def test_a_run_that_cannot_fit_is_refused_before_it_starts(tmp_path, monkeypatch):
+    import restok_nb.train as tr
+    monkeypatch.setattr(tr, "memory_available", lambda device: (50 * 2**20, "this machine's available RAM"))
+    with pytest.raises(ConfigError, match=r"tokenizer stage needs at least 4\.2 GiB .*but this machine's available RAM "
+                                          r"is 0\.0 GiB\. Lower it: a smaller preset"):
+        run_pipeline(small(tmp_path / "run", preset="restok_b_128", image_size=256), log=lambda m: None)
+    assert not (tmp_path / "run").exists()              # refused before the run folder was made
+
+
 # ---------------------------------------------------------------- sec_per_step
 
 def test_sec_per_step_counts_the_steps_of_each_interval(tmp_path):
