@@ -18,9 +18,9 @@ from .generator import HARGenerator, GPTConfig
 
 # %% auto 0
 __all__ = ['WEIGHTS_SUFFIXES', 'VIT_SIZES', 'SIZE_KEYS', 'KNOWN_VQ_KEYS', 'VF_PREFIXES', 'PAPER_HUB_NAMES', 'HUB_FILES',
-           'HAR_ONLY_ARGS', 'AR_ONLY_ARGS', 'REFERENCE_MODEL_ARGS', 'CheckpointError', 'read_state_dict',
-           'load_state_dict_checked', 'read_config', 'config_from_official', 'is_hub_name', 'hub_files',
-           'resolve_weights', 'load_official_tokenizer', 'generator_mode', 'config_from_model_args',
+           'HAR_ONLY_ARGS', 'AR_ONLY_ARGS', 'REFERENCE_MODEL_ARGS', 'CheckpointError', 'read_state_dict', 'dtype_kind',
+           'value_problems', 'load_state_dict_checked', 'read_config', 'config_from_official', 'is_hub_name',
+           'hub_files', 'resolve_weights', 'load_official_tokenizer', 'generator_mode', 'config_from_model_args',
            'load_official_har', 'reference_dir', 'max_rel_err']
 
 # %% ../nbs/09_official.ipynb
@@ -83,22 +83,39 @@ def _names(keys: list[str], limit: int = 12) -> str:
     return ", ".join(keys[:limit]) + more
 
 # %% ../nbs/09_official.ipynb
+def dtype_kind(dtype: torch.dtype) -> str:
+    "float, complex, bool or integer: what a dtype holds, whatever its precision."
+    return "float" if dtype.is_floating_point else "complex" if dtype.is_complex else "bool" if dtype == torch.bool else "integer"
+
+def value_problems(sd: Mapping[str, torch.Tensor],  # the weights
+                   like: Mapping[str, torch.Tensor] | None = None,  # the model's own state dict (for the dtypes)
+                  ) -> tuple[list[str], list[str]]:
+    "(names of the tensors holding NaN or inf, 'name dtype (model: dtype)' for each whose dtype kind differs from `like`'s)."
+    nonfinite = [k for k, v in sd.items() if (v.is_floating_point() or v.is_complex()) and not torch.isfinite(v).all()]
+    kinds = [f"{k} {v.dtype} (model: {like[k].dtype})" for k, v in sd.items()
+             if like is not None and k in like and dtype_kind(v.dtype) != dtype_kind(like[k].dtype)]
+    return nonfinite, kinds
+
+# %% ../nbs/09_official.ipynb
 def _fit_problems(expected: Mapping[str, torch.Tensor], sd: Mapping[str, torch.Tensor]) -> list[str]:
     "One line per kind of misfit between the model's state dict `expected` and the weights `sd`."
     missing = sorted(set(expected) - set(sd))
     unexpected = sorted(set(sd) - set(expected))
     shapes = [f"{k} {tuple(sd[k].shape)} (model: {tuple(expected[k].shape)})"
               for k in sorted(set(sd) & set(expected)) if sd[k].shape != expected[k].shape]
+    nonfinite, kinds = value_problems(sd, expected)
     problems = []
     if missing: problems.append(f"{len(missing)} missing: {_names(missing)}")
     if unexpected: problems.append(f"{len(unexpected)} unexpected: {_names(unexpected)}")
     if shapes: problems.append(f"{len(shapes)} with the wrong shape: {_names(shapes)}")
+    if kinds: problems.append(f"{len(kinds)} of the wrong type: {_names(kinds)}")
+    if nonfinite: problems.append(f"{len(nonfinite)} holding NaN or infinite values: {_names(nonfinite)}")
     return problems
 
 # %% ../nbs/09_official.ipynb
 def load_state_dict_checked(model: nn.Module, sd: Mapping[str, torch.Tensor], what: str = "model",
                             assign: bool = False) -> nn.Module:
-    "Load `sd` into `model`; raise `CheckpointError` naming every missing, unexpected or mis-shaped tensor."
+    "Load `sd` into `model`; raise `CheckpointError` naming every missing, unexpected, mis-shaped, mistyped or non-finite tensor."
     problems = _fit_problems(model.state_dict(), sd)
     if problems:
         raise CheckpointError(f"the weights do not fit this {what}: " + "; ".join(problems) +

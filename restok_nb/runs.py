@@ -17,7 +17,7 @@ from safetensors.torch import save_file, load_file
 from .tokenizer import ResTok
 from .restok_config import ResTokConfig
 from .generator import HARGenerator, config_from_dict as generator_config_from_dict
-from .official import load_state_dict_checked, CheckpointError
+from .official import load_state_dict_checked, CheckpointError, value_problems
 from .config import TrainConfig, ConfigError
 
 # %% auto 0
@@ -84,17 +84,12 @@ def list_checkpoints(ckpt_dir) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[5:]), reverse=True)
 
 # %% ../nbs/16_runs.ipynb
-def _kind(dtype: torch.dtype) -> str:
-    return "float" if dtype.is_floating_point else "complex" if dtype.is_complex else "bool" if dtype == torch.bool else "integer"
-
 def check_weights(sd: dict, path, like: dict | None = None):  # like: the model's own state dict
     "Raise `ArtifactDamaged` naming `path` and each tensor that holds NaN/inf, or whose dtype kind differs from `like`'s."
-    bad = [k for k, v in sd.items() if (v.is_floating_point() or v.is_complex()) and not torch.isfinite(v).all()]
+    bad, wrong = value_problems(sd, like)
     if bad:
         raise ArtifactDamaged(f"{path} holds NaN or infinite values in {len(bad)} tensor(s): {', '.join(bad[:5])}"
                               f"{' …' if len(bad) > 5 else ''}; these weights are unusable")
-    wrong = [f"{k} is {v.dtype} but the model's is {like[k].dtype}" for k, v in sd.items()
-             if like is not None and k in like and _kind(v.dtype) != _kind(like[k].dtype)]
     if wrong: raise ArtifactDamaged(f"{path} has tensors of the wrong type: {'; '.join(wrong[:5])}")
 
 # %% ../nbs/16_runs.ipynb

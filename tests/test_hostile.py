@@ -2,7 +2,7 @@
 
 Each case asserts either a clear error naming what was wrong, or the correct recovery (the last
 good state used, the result identical to an undamaged run's)."""
-import io, json, os, shutil, subprocess, sys, time, warnings
+import io, json, os, re, shutil, subprocess, sys, time, warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -175,7 +175,7 @@ def test_weights_dtype_finiteness_and_checksums(tmp_path):
     k = next(n for n, v in sd.items() if v.is_floating_point())
     sd[k] = sd[k].to(torch.int32)                                                  # a float tensor stored as int
     save_weights(tmp_path / "t" / "model.safetensors", sd)
-    with pytest.raises(ArtifactDamaged, match=f"wrong type: {k} is torch.int32"):
+    with pytest.raises(ArtifactDamaged, match=rf"wrong type: {k} torch.int32 \(model: torch.float32\)"):
         load_tokenizer(tmp_path / "t")
     sd[k] = torch.full_like(tok.state_dict()[k], float("inf"))
     save_weights(tmp_path / "t" / "model.safetensors", sd)
@@ -186,6 +186,21 @@ def test_weights_dtype_finiteness_and_checksums(tmp_path):
         load_tokenizer(tmp_path / "t", strict=True)
     with pytest.warns(UserWarning, match="using it unverified"), pytest.raises(ArtifactDamaged, match="NaN"):
         load_tokenizer(tmp_path / "t")                                              # legacy: warned, still checked
+
+
+@pytest.mark.parametrize("damage, msg", [("int", r"1 of the wrong type: {k} torch.int64 \(model: torch.float32\)"),
+                                         ("nan", r"1 holding NaN or infinite values: {k}")])
+def test_official_weights_are_checked_for_type_and_values(tmp_path, damage, msg):
+    "A reference-format checkpoint with an integer or a NaN tensor is refused by name, not cast or loaded."
+    from restok_nb.official import CheckpointError, load_state_dict_checked, read_state_dict
+    from restok_nb.tokenizer import from_preset
+    from safetensors.torch import save_file
+    sd = {k: v.clone() for k, v in from_preset("tiny").state_dict().items()}
+    k = next(n for n, v in sd.items() if v.is_floating_point() and v.dim() == 2)
+    sd[k] = sd[k].round().long() if damage == "int" else sd[k].index_fill(0, torch.tensor([0]), float("nan"))
+    save_file(sd, tmp_path / "model.safetensors")
+    with pytest.raises(CheckpointError, match=msg.format(k=re.escape(k))):
+        load_state_dict_checked(from_preset("tiny"), read_state_dict(tmp_path / "model.safetensors"), what="tokenizer")
 
 
 def test_interrupted_commit_reads_as_damaged(tmp_path):
