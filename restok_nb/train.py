@@ -25,10 +25,10 @@ from .runs import (Run, write_json, read_json, stage_done, check_run_dir, load_t
 from .loops import train_tokenizer, train_generator, run_dataset, scan_image_folders
 
 # %% auto 0
-__all__ = ['MAX_CLASSIFIER_CLASSES', 'TRAIN_BYTES_PER_PARAM', 'image_views', 'resolve_views', 'extract_codes',
-           'evaluate_tokenizer', 'evaluate_generator', 'heldout_images', 'evaluate', 'classifier_images',
-           'get_classifier', 'memory_needs', 'memory_available', 'check_memory', 'RunStopped', 'stop_cleanly',
-           'run_pipeline', 'launch', 'main', 'project_path', 'load_or_train']
+__all__ = ['INFERENCE_PIXELS', 'MAX_CLASSIFIER_CLASSES', 'TRAIN_BYTES_PER_PARAM', 'image_views', 'resolve_views',
+           'inference_batch', 'extract_codes', 'evaluate_tokenizer', 'evaluate_generator', 'heldout_images', 'evaluate',
+           'classifier_images', 'get_classifier', 'memory_needs', 'memory_available', 'check_memory', 'RunStopped',
+           'stop_cleanly', 'run_pipeline', 'launch', 'main', 'project_path', 'load_or_train']
 
 # %% ../nbs/18_train.ipynb
 def image_views(x: torch.Tensor, mode: str, size: int) -> torch.Tensor:  # (B,3,H,W) -> (B, V, 3, size, size)
@@ -45,6 +45,13 @@ def resolve_views(c: TrainConfig) -> str:
     "The run's code views: `code_views`, or for `auto` the mirror where mirroring keeps the class, else none."
     if c.code_views != "auto": return c.code_views
     return "flip" if c.dataset in MIRROR_SAFE else "none"
+
+# %% ../nbs/18_train.ipynb
+INFERENCE_PIXELS = 256 * 64 * 64
+
+def inference_batch(image_size: int, views: int = 1, cap: int = 256) -> int:
+    "Images per inference batch at `image_size` with `views` views each: at most `cap`, at least 1."
+    return max(1, min(cap, INFERENCE_PIXELS // (image_size * image_size * views)))
 
 # %% ../nbs/18_train.ipynb
 def _open_code_arrays(run: Run, out: Path, n: int, V: int, N: int, dtype) -> tuple[np.memmap, np.memmap]:
@@ -75,7 +82,8 @@ def _extracted(run: Run, out: Path, marker: dict) -> tuple[np.ndarray, np.ndarra
 
 # %% ../nbs/18_train.ipynb
 @torch.no_grad()
-def extract_codes(run: Run, tok: ResTok, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def extract_codes(run: Run, tok: ResTok, batch_size: int | None = None,  # images per batch (None: `inference_batch`)
+                 ) -> tuple[np.ndarray, np.ndarray]:
     "Tokenize the training split into `codes/codes.npy` (n, views, N) and `codes/labels.npy`; skips if done."
     c, out, mode = run.c, run.dir / "codes", resolve_views(run.c)
     marker = dict(tokenizer_steps=c.steps, views=mode, dataset=c.dataset, image_size=c.image_size)
@@ -89,6 +97,7 @@ def extract_codes(run: Run, tok: ResTok, batch_size: int = 256) -> tuple[np.ndar
     tok = tok.to(run.device).eval()
     mine = list(range(run.rank, n, run.world))
     pos = 0
+    batch_size = batch_size or inference_batch(c.image_size, V)
     for x, y in torch.utils.data.DataLoader(torch.utils.data.Subset(ds, mine), batch_size=batch_size,
                                             num_workers=c.num_workers):
         v = image_views(x.to(run.device), mode, c.image_size)            # (B, V, 3, S, S)
@@ -107,23 +116,27 @@ def extract_codes(run: Run, tok: ResTok, batch_size: int = 256) -> tuple[np.ndar
 
 # %% ../nbs/18_train.ipynb
 @torch.no_grad()
-def evaluate_tokenizer(tok: ResTok, x: torch.Tensor, classifier=None) -> tuple[dict, dict]:
-    "Held-out reconstruction metrics of `tok` on images `x`, and the reconstructions by prefix length."
+def evaluate_tokenizer(tok: ResTok, x: torch.Tensor, classifier=None, keep: int = 8) -> tuple[dict, dict]:
+    "Held-out reconstruction metrics of `tok` on images `x`, and the first `keep` reconstructions by prefix length."
     dev = next(tok.parameters()).device
-    recs, ids = {k: [] for k in tok.prefixes}, []
-    for xb in x.split(256):
+    N, per_image, full, ids = tok.num_tokens, {k: [] for k in tok.prefixes}, [], []
+    recs = {k: [] for k in tok.prefixes}
+    for xb in x.split(inference_batch(x.shape[-1])):              # only the full-length reconstructions are kept
         z, info = tok.encode(xb.to(dev)); ids.append(info["indices"].cpu())
-        for k in tok.prefixes: recs[k].append(tok.decode(z, k).clamp(0, 1).cpu())
-    recs = {k: torch.cat(v) for k, v in recs.items()}; ids = torch.cat(ids)
-    psnr = {k: float(metrics.psnr(r, x)) for k, r in recs.items()}
+        for k in tok.prefixes:
+            r = tok.decode(z, k).clamp(0, 1).cpu()
+            per_image[k].append(metrics.psnr(r, xb, reduction="none"))
+            if k == N: full.append(r)
+            if sum(map(len, recs[k])) < keep: recs[k].append(r[:keep])
+    full, ids = torch.cat(full), torch.cat(ids)
+    psnr = {k: float(torch.cat(v).mean()) for k, v in per_image.items()}
     stats = level_code_stats(ids, tok.config.codebook_size)
-    out = dict(psnr=psnr[tok.num_tokens], psnr_by_prefix={str(k): v for k, v in psnr.items()},
-               ssim=float(metrics.ssim(recs[tok.num_tokens], x)),
+    out = dict(psnr=psnr[N], psnr_by_prefix={str(k): v for k, v in psnr.items()}, ssim=float(metrics.ssim(full, x)),
                code_entropy_bits=[float(s["entropy_bits"]) for s in stats],
                codes_used=[int(s["used"]) for s in stats], heldout_images=len(x))
     if classifier is not None:
-        out["rfid"] = float(extractors.fid_with(classifier, x, recs[tok.num_tokens]))
-    return out, recs
+        out["rfid"] = float(extractors.fid_with(classifier, x, full))
+    return out, {k: torch.cat(v)[:keep] for k, v in recs.items()}
 
 # %% ../nbs/18_train.ipynb
 @torch.no_grad()
@@ -134,7 +147,7 @@ def evaluate_generator(c: TrainConfig, tok: ResTok, har: HARGenerator, x: torch.
     cond = torch.arange(har.cfg.num_classes).repeat_interleave(c.eval_samples_per_class)
     g = torch.Generator(device=dev).manual_seed(c.seed + 7)
     imgs, t0 = [], time.time()
-    for cb in cond.split(250):
+    for cb in cond.split(min(250, inference_batch(c.image_size))):
         ids = har.generate(cb.to(dev), cfg_scale=c.cfg_scale, temperature=c.temperature, top_k=c.top_k, generator=g)
         imgs.append(tok.decode_tokens(ids).clamp(0, 1).cpu())
     sec = (time.time() - t0) / len(cond)
@@ -169,7 +182,7 @@ def evaluate(run: Run, tok: ResTok, har: HARGenerator | None, classifier=None) -
     if har is not None:
         summary["generator"], imgs, cond = evaluate_generator(c, tok, har.to(run.device).eval(), x, y, classifier)
         summary["_samples"] = (imgs, cond)
-    summary["_recs"] = (x[:8], {k: r[:8] for k, r in recs.items()})
+    summary["_recs"] = (x[:8], recs)
     return summary
 
 # %% ../nbs/18_train.ipynb
