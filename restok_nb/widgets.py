@@ -143,13 +143,14 @@ def plot_level_contributions(maps: torch.Tensor,  # (B, N, H, W) from `token_con
     "Per image: the input, then each level's mean |change| map (one colour scale per image)."
     B, N = maps.shape[:2]
     S = level_slices(N)
-    fig = Figure(figsize=(1.15 * (len(S) + 1), 1.2 * B + 0.3), layout="constrained")
+    fig = Figure(figsize=(0.8 * (len(S) + 1), 0.85 * B + 0.4), layout="constrained")
     axs = fig.subplots(B, len(S) + 1, squeeze=False)
     for b, row in enumerate(axs):
         show_image(row[0], images[b]); row[0].set_title("input" if b == 0 else "", fontsize=7)
         by_level = torch.stack([maps[b, s].mean(0) for s in S])                          # (levels, H, W)
         for lvl, a in enumerate(row[1:]):
-            a.imshow(by_level[lvl].numpy(), cmap="magma", vmin=0, vmax=float(by_level.max())); a.set_axis_off()
+            a.imshow(by_level[lvl].numpy(), cmap="magma", vmin=0, vmax=float(by_level.max()), interpolation="nearest")
+            a.set_axis_off()
             if b == 0: a.set_title(f"level {lvl}\n{S[lvl].stop - S[lvl].start} token{'s' * (S[lvl].stop - S[lvl].start > 1)}", fontsize=7)
     fig.suptitle("|change| when one token of a level is replaced, mean over the level's tokens", fontsize=8)
     return fig
@@ -186,7 +187,8 @@ def draw(self: ContributionMap):
     for b, (a_in, a_rec, a_map) in enumerate(self.rows):
         show_image(a_in, self.images[b], "input" if b == 0 else "")
         show_image(a_rec, self.rec[b], f"all {N} tokens" if b == 0 else "")
-        a_map.clear(); a_map.imshow(self.maps[b, n].numpy(), cmap="magma", vmin=0, vmax=vmax); a_map.set_axis_off()
+        a_map.clear(); a_map.imshow(self.maps[b, n].numpy(), cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+        a_map.set_axis_off()
         a_map.set_title(f"|change|, t{n} replaced" if b == 0 else "")
     self.bars.clear()
     self.bars.bar(range(N), self.strength.numpy(), color=[f"C{token_level(i) % 10}" for i in range(N)],
