@@ -29,8 +29,8 @@ def rope_2d(pos: torch.Tensor,  # (L, 2) (row, col) position of each token
     "Cos/sin table of 2-D RoPE: first half of the head dim follows the row, second half the column."
     if head_dim % 4:
         raise ValueError(f"2-D RoPE needs a head dim divisible by 4, got {head_dim}")
-    ang = torch.cat([rope_angles(pos[:, 0], head_dim // 2, theta),
-                     rope_angles(pos[:, 1], head_dim // 2, theta)], dim=-1)  # (L, head_dim/2)
+    ang = torch.cat([rope_angles(pos[:, 0], head_dim // 2, theta),        # pairs 0 .. D/4-1: the row
+                     rope_angles(pos[:, 1], head_dim // 2, theta)], dim=-1)  # pairs D/4 .. D/2-1: the column; (L, head_dim/2)
     return torch.stack([ang.cos(), ang.sin()], dim=-1).float()
 
 # %% ../nbs/01_layers.ipynb
@@ -38,11 +38,12 @@ def apply_rope(x: torch.Tensor,  # (B, H, L, D) queries or keys
                freqs: torch.Tensor,  # (L, D/2, 2) from `rope_2d`
               ) -> torch.Tensor:  # (B, H, L, D)
     "Rotate each channel pair (2j, 2j+1) of `x` by its angle; computed in float32."
-    xf = x.float().unflatten(-1, (-1, 2))           # (B, H, L, D/2, 2)
-    x0, x1 = xf[..., 0], xf[..., 1]
-    cos, sin = freqs[..., 0], freqs[..., 1]         # (L, D/2)
-    out = torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
-    return out.flatten(-2).type_as(x)
+    xf = x.float().unflatten(-1, (-1, 2))           # (B, H, L, D/2, 2): pair j = channels (2j, 2j+1)
+    x0, x1 = xf[..., 0], xf[..., 1]                 # x_2j, x_2j+1, each (B, H, L, D/2)
+    cos, sin = freqs[..., 0], freqs[..., 1]         # cos θ_j, sin θ_j, each (L, D/2)
+    out = torch.stack([x0 * cos - x1 * sin,         # x'_2j   = x_2j cos θ_j − x_2j+1 sin θ_j
+                       x0 * sin + x1 * cos], dim=-1)  # x'_2j+1 = x_2j sin θ_j + x_2j+1 cos θ_j
+    return out.flatten(-2).type_as(x)               # (B, H, L, D)
 
 # %% ../nbs/01_layers.ipynb
 def grid_positions(h: int, w: int) -> torch.Tensor:

@@ -5,6 +5,7 @@ must build no ipywidget at all; interactive mode shows the figure in a `W.Image`
 follow every change. The models are small and untrained (the mechanics, not the pictures, are under
 test). Also: which mode a papermill run gets, and no committed notebook carries widget state.
 """
+import copy
 import json
 import os
 from pathlib import Path
@@ -24,7 +25,7 @@ from restok_nb.har import har_mask
 from restok_nb.quantizer import level_code_stats
 from restok_nb.tokenizer import encoder_stages, from_preset
 from restok_nb.views import WIDGET_VIEW, Setting, set_mode, strip_widget_state, widget_mode
-from restok_nb.widgets import entropy_dashboard, level_explorer, level_sampler, mask_viewer
+from restok_nb.widgets import contribution_map, entropy_dashboard, level_explorer, level_sampler, mask_viewer, token_contributions
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ["static", "interactive"]
@@ -141,6 +142,34 @@ def test_level_explorer(tok, images, mode):
         ex.set(tokens=5)
     with pytest.raises(ValueError, match="choose one of"):
         level_explorer(tok, images, num_tokens=5, mode=mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_contribution_map(tok, images, mode):
+    cm = build(lambda m: contribution_map(tok, images, token=0, samples=2, mode=m), mode)
+    N = tok.num_tokens
+    assert cm.maps.shape == (3, N, 32, 32) and np.allclose(pixels(cm.rows[2][2]), cm.maps[2, 0].numpy())
+    assert np.allclose([b.get_height() for b in cm.bars.patches], cm.maps.mean((0, 2, 3)).numpy())
+    map0, png0 = pixels(cm.rows[0][2]), shown(cm)
+    cm.controls["token"].value = 20                            # the slider (in static mode its stand-in)
+    assert np.allclose(pixels(cm.rows[0][2]), cm.maps[0, 20].numpy()) and not np.array_equal(pixels(cm.rows[0][2]), map0)
+    assert "token 20 of 32 (level 5, tokens 16–31)" in cm.fig.get_suptitle() and "<b>token 20</b>" in cm.text
+    assert [i for i, b in enumerate(cm.bars.patches) if b.get_edgecolor() == (0, 0, 0, 1)] == [20]   # token 20 outlined
+    if mode == "interactive":
+        assert shown(cm) != png0
+    with pytest.raises(ValueError, match="from 0 to 31"):
+        contribution_map(tok, images, token=N, mode=mode)
+
+
+def test_token_contributions_find_the_tokens_that_matter(tok, images):
+    "A level the decoder cannot read (its embedding zeroed) changes nothing when its tokens are replaced; the others do."
+    deaf = copy.deepcopy(tok)
+    with torch.no_grad():
+        deaf.decoder.decoder_embed[4].weight.zero_(); deaf.decoder.decoder_embed[4].bias.zero_()   # level 4: tokens 8-15
+    maps = token_contributions(deaf, images[:2], samples=2, generator=torch.Generator().manual_seed(0))
+    per_token = maps.amax((0, 2, 3))                           # (N,) the largest change each token makes
+    assert torch.all(per_token[8:16] == 0)
+    assert torch.all(per_token[:8] > 0) and torch.all(per_token[16:] > 0)
 
 
 @pytest.mark.parametrize("mode", MODES)
