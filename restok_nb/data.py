@@ -14,13 +14,13 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from torchvision.transforms import v2
 import numpy as np
-from .image_files import (ImageFolder, webdataset_shards, eval_transform, train_transform, is_remote,
+from .image_files import (ImageFolder, webdataset_shards, eval_transform, train_transform, is_remote, shard_list,
                                    read_on_disk, ON_DISK, _class_names)
 
 # %% auto 0
 __all__ = ['DIGITS_TEST_FRACTION', 'COLOUR_CLASSES', 'PHOTOS', 'PHOTO_GRID', 'PHOTO_HELD_OUT', 'BUILT_IN', 'DATASETS',
            'IN_MEMORY', 'MIRROR_SAFE', 'TensorImages', 'digits', 'colours', 'photo_arrays', 'held_out_cells', 'photos',
-           'on_disk', 'make_dataset']
+           'on_disk', 'dataset_shards', 'make_dataset']
 
 # %% ../nbs/11_data.ipynb
 class TensorImages(torch.utils.data.Dataset):
@@ -294,6 +294,11 @@ def _shard_source(data_dir: str | os.PathLike, sub: str, layout: str) -> str | P
     if root.is_dir(): return root / sub if (root / sub).is_dir() else root
     if "{" in str(data_dir) or is_remote(str(data_dir)) or root.is_file(): return str(data_dir)
     raise FileNotFoundError(f"data_dir {data_dir} does not exist: pass {layout}")
+
+# %% ../nbs/11_data.ipynb
+def dataset_shards(data_dir: str | os.PathLike, split: str = "train") -> list[str]:
+    "The webdataset shards `make_dataset('webdataset', split, data_dir=...)` reads."
+    return shard_list(_shard_source(data_dir, "train" if split == "train" else "val", _file_layout("webdataset")))
 
 # %% ../nbs/11_data.ipynb
 def make_dataset(name: str,  # one of `DATASETS`

@@ -21,8 +21,8 @@ from torchvision.datasets.utils import check_integrity
 
 # %% auto 0
 __all__ = ['IMAGE_EXTENSIONS', 'WDS_IMAGE_KEYS', 'ON_DISK', 'to_rgb', 'load_rgb', 'to_float_tensor', 'eval_transform',
-           'train_transform', 'ImageFolder', 'warn_and_continue', 'is_remote', 'shard_list', 'webdataset_shards',
-           'on_disk_files', 'check_on_disk', 'read_on_disk']
+           'train_transform', 'ImageFolder', 'SkippedSample', 'BadSample', 'warn_and_continue', 'is_remote',
+           'shard_list', 'webdataset_shards', 'scan_shards', 'on_disk_files', 'check_on_disk', 'read_on_disk']
 
 # %% ../nbs/10_image_files.ipynb
 def _high_depth_to_rgb(im: Image.Image) -> Image.Image:
@@ -301,11 +301,31 @@ def _decode_image(key: str, data: bytes):
     if key.rsplit(".", 1)[-1].lower() in WDS_IMAGE_KEYS: return load_rgb(data)
 
 # %% ../nbs/10_image_files.ipynb
+class SkippedSample(UserWarning):
+    "A webdataset sample left out: `sample` says which (key, field, shard), `reason` why."
+    def __init__(self, sample: str, reason: str):
+        super().__init__(f"skipping webdataset sample{' ' + sample if sample else ''}: {reason}")
+        self.sample, self.reason = sample, reason
+
+class BadSample(ValueError):
+    "A decoded webdataset sample that lacks what a (image, label) pair needs."
+    def __init__(self, key: str, url: str, reason: str):
+        super().__init__(reason); self.key, self.url = key, url
+
+def _image_and_label(sample: dict) -> tuple:
+    "(image, label) of a decoded sample; `BadSample` naming it when a field is missing."
+    image = next((sample[k] for k in WDS_IMAGE_KEYS if k in sample), None)
+    missing = f"image field ({', '.join(WDS_IMAGE_KEYS)})" if image is None else None if "cls" in sample else "label field (cls)"
+    if missing: raise BadSample(sample.get("__key__"), sample.get("__url__"), f"it has no {missing}")
+    return image, sample["cls"]
+
 def warn_and_continue(exn: Exception) -> bool:
-    "webdataset error handler: warn which sample failed and why, then go on (webdataset's own sleeps 0.5 s)."
+    "webdataset error handler: warn which sample failed and why (`SkippedSample`), then go on (webdataset's own sleeps 0.5 s)."
     cause = exn.__cause__ if isinstance(exn, wds.autodecode.DecodingError) and exn.__cause__ else exn
-    where = (f" {exn.key!r} (field {exn.k!r}) in {exn.url}" if isinstance(exn, wds.autodecode.DecodingError) else "")
-    warnings.warn(f"skipping webdataset sample{where}: {_reason(cause)}")
+    if isinstance(exn, wds.autodecode.DecodingError): where = f"{exn.key!r} (field {exn.k!r}) in {exn.url}"
+    elif isinstance(exn, BadSample): where = f"{exn.key!r} in {exn.url}"
+    else: where = ""
+    warnings.warn(SkippedSample(where, str(exn) if isinstance(exn, BadSample) else _reason(cause)))
     return True
 
 # %% ../nbs/10_image_files.ipynb
@@ -339,8 +359,15 @@ def webdataset_shards(urls: str | os.PathLike | list,  # brace pattern, list of 
                         nodesplitter=wds.split_by_node, empty_check=False)
     return (ds.shuffle(shuffle)
               .decode(_decode_image, handler=warn_and_continue)
-              .to_tuple(";".join(WDS_IMAGE_KEYS), "cls", handler=warn_and_continue)
+              .map(_image_and_label, handler=warn_and_continue)
               .map_tuple(transform or to_float_tensor, int, handler=warn_and_continue))
+
+def scan_shards(urls: str | os.PathLike | list) -> tuple[int, dict[str, str]]:
+    "Read every sample of the shards once: (samples usable, {sample: reason} for each one skipped)."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        n = sum(1 for _ in webdataset_shards(urls, transform=lambda image: 0))
+    return n, {w.message.sample: w.message.reason for w in caught if isinstance(w.message, SkippedSample)}
 
 # %% ../nbs/10_image_files.ipynb
 ON_DISK = dict(cifar10="CIFAR10", cifar100="CIFAR100", mnist="MNIST", fashion_mnist="FashionMNIST")  # name -> torchvision class

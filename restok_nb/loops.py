@@ -17,7 +17,8 @@ from fastcore.basics import patch
 
 from .tokenizer import ResTok
 from .generator import HARGenerator, generator_loss
-from .data import TensorImages, make_dataset, IN_MEMORY, MIRROR_SAFE
+from .data import TensorImages, make_dataset, dataset_shards, IN_MEMORY, MIRROR_SAFE
+from .image_files import scan_shards, is_remote
 from .metrics import psnr
 from .official import load_state_dict_checked
 from .losses import FrozenTeacher, PerceptualLoss, TokenizerObjective, make_discriminator, hinge_d_loss, lecam_reg
@@ -196,8 +197,21 @@ def _folder_listing(ds) -> str:
     for p in sorted(ds.skipped): h.update(f"link {p.relative_to(ds.root)}\n".encode())
     return h.hexdigest()
 
+def _scan_shards_split(c: TrainConfig, split: str, old: dict) -> dict:
+    "The skipped-samples entry of one split of webdataset shards; remote shards are not read ahead."
+    shards = dataset_shards(c.data_dir, split)
+    if any(is_remote(u) for u in shards):
+        return dict(listing="remote", files=None, skipped={}, note="remote shards are not read ahead: bad samples "
+                    "are skipped with a warning as they stream")
+    h = hashlib.sha256()
+    for u in shards: st = Path(u).stat(); h.update(f"{u}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    if old.get("listing") == h.hexdigest(): return old
+    n, skipped = scan_shards(shards)
+    return dict(listing=h.hexdigest(), files=n, skipped=skipped)
+
 def _scan_split(c: TrainConfig, split: str, old: dict) -> dict:
     "The skipped-files entry of one split: the earlier one if the listing is unchanged, else a fresh scan."
+    if c.dataset == "webdataset": return _scan_shards_split(c, split, old)
     ds = make_dataset("folder", split=split, image_size=c.image_size, data_dir=c.data_dir)
     key = _folder_listing(ds)
     if old.get("listing") == key: return old
@@ -206,9 +220,9 @@ def _scan_split(c: TrainConfig, split: str, old: dict) -> dict:
 
 # %% ../nbs/17_loops.ipynb
 def scan_image_folders(run: Run) -> dict:
-    "For a folder dataset: every file decoded once, `skipped_files.json` written (folder -> file -> reason)."
+    "For a folder or webdataset: every file or sample decoded once, `skipped_files.json` written (split -> item -> reason)."
     c, path = run.c, run.dir / "skipped_files.json"
-    if c.dataset != "folder": return {}
+    if c.dataset not in ("folder", "webdataset"): return {}
     report, error = {}, None
     if run.main:
         try: old = read_json(path) if path.exists() else {}
@@ -219,7 +233,7 @@ def scan_image_folders(run: Run) -> dict:
                 report = {sub: _scan_split(c, split, old.get(sub, {})) for split, sub in _FOLDER_SPLITS}
             write_json(path, report)
             n = sum(len(r["skipped"]) for r in report.values())
-            if n: run.log(f"WARNING: {n} image files left out (unreadable, or links not followed); each is named "
+            if n: run.log(f"WARNING: {n} images left out (unreadable, incomplete, or links not followed); each is named "
                           f"with its reason in {path}")
         except ValueError as e: error = f"data_dir {c.data_dir}: {e}"
     if run.world > 1:

@@ -395,10 +395,42 @@ def test_pipeline_on_a_hostile_folder_names_every_skipped_file(hostile, tmp_path
     assert set(got) == set(skipped), got
     assert all(got[f].startswith(skipped[f]) for f in skipped), [(f, got[f]) for f in skipped if not got[f].startswith(skipped[f])]
     assert report["val"]["skipped"] == {"dog/bad.png": "not an image"}
-    assert any("8 image files left out" in m for m in logs), logs
+    assert any("8 images left out" in m for m in logs), logs
     assert summary["generator"]["samples"] == 3                                    # every class kept its id
     codes_labels = np.load(tmp_path / "run" / "codes" / "labels.npy")
     assert len(codes_labels) == 3 * 3 + 1 and sorted(set(codes_labels.tolist())) == [0, 1, 2]   # 9 pngs + the portrait
+
+
+def _shard(path: Path, samples: dict[str, dict[str, bytes]]):
+    import tarfile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w") as tar:
+        for key, fields in samples.items():
+            for ext, payload in fields.items():
+                info = tarfile.TarInfo(f"{key}.{ext}"); info.size = len(payload); tar.addfile(info, io.BytesIO(payload))
+
+
+def test_pipeline_on_hostile_shards_names_every_skipped_sample(tmp_path):
+    "Webdataset shards with a truncated image, a sample without a label and one without an image: all three reported."
+    def png(colour):
+        buf = io.BytesIO(); Image.new("RGB", (12, 10), colour).save(buf, format="PNG"); return buf.getvalue()
+    good = {f"g{i}": {"png": png((40 * i, 90, 200 - 40 * i)), "cls": str(i % 2).encode()} for i in range(4)}
+    bad = {"trunc": {"png": png((1, 2, 3))[:30], "cls": b"0"}, "nolabel": {"png": png((9, 9, 9))},
+           "noimage": {"cls": b"1"}}
+    _shard(tmp_path / "data" / "train" / "shard-000000.tar", {**good, **bad})
+    _shard(tmp_path / "data" / "val" / "shard-000000.tar", good)
+    c = small(tmp_path / "run", dataset="webdataset", data_dir=str(tmp_path / "data"), steps=2, gen_steps=2,
+              eval_images=4, classifier_steps=3)
+    logs = []
+    quiet(run_pipeline, c, log=logs.append)
+    report = read_json(tmp_path / "run" / "skipped_files.json")
+    shard = tmp_path / "data" / "train" / "shard-000000.tar"
+    assert report["train"]["files"] == 4 and report["val"] == {**report["val"], "files": 4, "skipped": {}}, report
+    got = report["train"]["skipped"]
+    assert set(got) == {f"'trunc' (field 'png') in {shard}", f"'nolabel' in {shard}", f"'noimage' in {shard}"}, got
+    assert got[f"'nolabel' in {shard}"] == "it has no label field (cls)"
+    assert got[f"'noimage' in {shard}"] == "it has no image field (jpg, jpeg, png, webp)"
+    assert any("3 images left out" in m for m in logs), logs
 
 
 def test_load_or_train_rebuilds_a_damaged_model(finished, tmp_path):
