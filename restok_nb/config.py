@@ -19,9 +19,9 @@ from .losses import (LPIPS_BACKBONES, lpips_backbone_url, DISCRIMINATORS, DINO_B
                               augment_policy)
 
 # %% auto 0
-__all__ = ['STAGES', 'PRECISIONS', 'ABLATIONS', 'RECIPES', 'NATURAL_IMAGES', 'DATASET_RECIPES', 'WhatToTrain', 'TokenizerRecipe',
-           'GeneratorRecipe', 'RunSettings', 'TrainConfig', 'ConfigError', 'config_from_dict', 'tokenizer_config',
-           'generator_config', 'validate', 'config_from_params']
+__all__ = ['STAGES', 'PRECISIONS', 'VF_CLASSIFIER', 'ABLATIONS', 'RECIPES', 'NATURAL_IMAGES', 'DATASET_RECIPES', 'WhatToTrain',
+           'TokenizerRecipe', 'GeneratorRecipe', 'RunSettings', 'TrainConfig', 'ConfigError', 'config_from_dict',
+           'tokenizer_config', 'generator_config', 'validate', 'config_from_params']
 
 # %% ../nbs/15_config.ipynb
 STAGES = ("tokenizer", "generator", "all")
@@ -54,8 +54,8 @@ class TokenizerRecipe:
     grad_clip: float = 1.0               # max gradient norm (0 = off)
     ema_decay: float = 0.999             # EMA of the weights (0 = off); the EMA model is evaluated and saved
     quantizer_warmup: int = 100          # first steps with the quantizer bypassed (notebook 02)
-    vf_teacher: str = ""                 # timm model name of the frozen VF teacher ("" = no VF loss)
-    vf_weights: str = ""                 # local weights file of the teacher (never downloaded)
+    vf_teacher: str = ""                 # frozen VF teacher: "" (no VF loss) | a timm model name | "classifier" (the dataset's small classifier)
+    vf_weights: str = ""                 # the teacher's local weights file (never downloaded); for "classifier": a saved one, "" = the run's own
     vf_weight: float = 1.0
     vf_margin: float = 0.25
     perceptual_net: str = ""             # LPIPS backbone, learned heads from the lpips package: "" (off) | vgg (paper) | alex | squeeze
@@ -184,6 +184,21 @@ def _check_reals(c: TrainConfig):
     if not c.temperature > 0: raise ConfigError(f"temperature must be > 0, got {c.temperature!r}")
 
 # %% ../nbs/15_config.ipynb
+VF_CLASSIFIER = "classifier"             # vf_teacher: the dataset's small classifier instead of a timm model
+
+def _check_vf_teacher(c: TrainConfig):
+    if not c.vf_teacher: return
+    if c.vf_teacher != VF_CLASSIFIER and not c.vf_weights:
+        raise ConfigError(f"vf_teacher={c.vf_teacher!r} needs vf_weights, a local weights file (nothing is downloaded); "
+                          f"or vf_teacher={VF_CLASSIFIER!r} to align to the dataset's own small classifier")
+    if c.vf_teacher == VF_CLASSIFIER and c.vf_weights:
+        w = Path(c.vf_weights)
+        if w.suffix != ".safetensors" or not w.with_suffix(".json").is_file():
+            raise ConfigError(f"vf_weights={c.vf_weights!r} is not a classifier saved by "
+                              f"restok_nb.extractors.save_classifier (a .safetensors file with its .json config beside "
+                              f"it); leave vf_weights empty to use the run's own classifier")
+
+# %% ../nbs/15_config.ipynb
 def _check_files(c: TrainConfig):
     if c.dataset not in BUILT_IN:
         if not c.data_dir:
@@ -192,8 +207,7 @@ def _check_files(c: TrainConfig):
             raise ConfigError(f"dataset={c.dataset!r} reads files: pass data_dir ({where})")
         if not Path(c.data_dir).expanduser().exists():
             raise ConfigError(f"data_dir={c.data_dir!r} does not exist")
-    if c.vf_teacher and not c.vf_weights:
-        raise ConfigError(f"vf_teacher={c.vf_teacher!r} needs vf_weights, a local weights file (nothing is downloaded)")
+    _check_vf_teacher(c)
     if c.perceptual_net and not c.perceptual_weights:
         url = lpips_backbone_url(c.perceptual_net)
         raise ConfigError(f"perceptual_net={c.perceptual_net!r} (LPIPS) needs perceptual_weights, the local file "
@@ -276,7 +290,7 @@ DATASET_RECIPES: dict[tuple[str, str], dict] = {
 def _pretrained_networks(s: dict) -> list[tuple[str, str, str, str]]:
     "(switch, weights parameter, what it is, the file it wants) of each pretrained network that settings `s` use."
     nets = []
-    if s.get("vf_teacher"):
+    if s.get("vf_teacher") and s["vf_teacher"] != VF_CLASSIFIER:      # the dataset's classifier needs no download
         name = s["vf_teacher"]
         nets.append(("vf_teacher", "vf_weights", f"VF alignment to {name}", f"timm weights of {name}, .safetensors or .pth"))
     if s.get("perceptual_net"):

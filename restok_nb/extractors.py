@@ -47,13 +47,19 @@ class SmallClassifier(nn.Module):
 
 # %% ../nbs/13_extractors.ipynb
 @patch
-def features(self: SmallClassifier, x: torch.Tensor,  # (B, 3, H, W) images in [0, 1], H, W >= 16
-             ) -> torch.Tensor:  # (B, feat_dim)
-    "Penultimate features (used for FID)."
+def feature_map(self: SmallClassifier, x: torch.Tensor,  # (B, 3, H, W) images in [0, 1], H, W >= 16
+                ) -> torch.Tensor:  # (B, 4·width, H/4, W/4)
+    "The last convolution stage's feature grid (before the global pool)."
     if x.dim() != 4 or x.shape[1] != 3 or min(x.shape[-2:]) < self.min_size:
         raise ValueError(f"expected RGB images of shape (B, 3, H, W) with H, W >= {self.min_size}, "
                          f"got {tuple(x.shape)}")
-    return self.proj(self.body(x - 0.5))
+    return self.body[:-2](x - 0.5)                                          # body[-2:]: global pool, flatten
+
+@patch
+def features(self: SmallClassifier, x: torch.Tensor,  # (B, 3, H, W) images in [0, 1], H, W >= 16
+             ) -> torch.Tensor:  # (B, feat_dim)
+    "Penultimate features (used for FID)."
+    return self.proj(self.body[-2:](self.feature_map(x)))
 
 # %% ../nbs/13_extractors.ipynb
 @patch

@@ -21,15 +21,20 @@ from .data import TensorImages, make_dataset, dataset_shards, IN_MEMORY, MIRROR_
 from .image_files import scan_shards, is_remote
 from .metrics import psnr
 from .official import load_state_dict_checked
-from .losses import FrozenTeacher, PerceptualLoss, TokenizerObjective, make_discriminator, hinge_d_loss, lecam_reg
-from .config import TrainConfig, ConfigError, tokenizer_config, generator_config
+from .losses import (FrozenTeacher, ClassifierTeacher, PerceptualLoss, TokenizerObjective, make_discriminator,
+                              hinge_d_loss, lecam_reg)
+from . import extractors
+from .extractors import SmallClassifier
+from .config import TrainConfig, ConfigError, VF_CLASSIFIER, tokenizer_config, generator_config
 from .runs import (Run, save_checkpoint, list_checkpoints, latest_checkpoint, save_final, stage_done,
-                            load_tokenizer, load_generator, ArtifactDamaged, write_json, read_json)
+                            load_tokenizer, load_generator, ArtifactDamaged, write_json, read_json, verify_file,
+                            commit_file, check_weights)
 
 # %% auto 0
-__all__ = ['lr_at', 'make_ema', 'step_generator', 'batch_stream', 'resume_stage', 'save_stage', 'optimizer_step', 'train_loop',
-           'check_in_sync', 'scan_image_folders', 'run_dataset', 'spread_images', 'heldout_psnr', 'TokenizerTraining',
-           'finished_stage', 'check_rebuilt', 'train_tokenizer', 'GeneratorTraining', 'train_generator']
+__all__ = ['MAX_CLASSIFIER_CLASSES', 'lr_at', 'make_ema', 'step_generator', 'batch_stream', 'resume_stage', 'save_stage',
+           'optimizer_step', 'train_loop', 'check_in_sync', 'scan_image_folders', 'run_dataset', 'spread_images',
+           'heldout_psnr', 'classifier_images', 'get_classifier', 'vf_teacher', 'TokenizerTraining', 'finished_stage',
+           'check_rebuilt', 'train_tokenizer', 'GeneratorTraining', 'train_generator']
 
 # %% ../nbs/17_loops.ipynb
 def lr_at(step: int, total: int, peak: float, floor: float, warmup: int) -> float:
@@ -268,13 +273,87 @@ def heldout_psnr(tok: ResTok, x: torch.Tensor, num_tokens: int | None = None) ->
     return float(psnr(rec, x))
 
 # %% ../nbs/17_loops.ipynb
-def _frozen_nets(c: TrainConfig):
-    "The VF teacher and the perceptual network of run `c` (None where off)."
+MAX_CLASSIFIER_CLASSES = 100
+
+def classifier_images(c: TrainConfig, limit: int = 20_000) -> tuple[torch.Tensor, torch.Tensor, int]:
+    "Training images (n, 3, S, S), labels and the class count for the judge classifier: all, or `limit` drawn at random."
+    ds = run_dataset(c, "train", augment=False)
+    if isinstance(ds, TensorImages):
+        keep = torch.randperm(len(ds), generator=torch.Generator().manual_seed(c.seed))[:limit].sort().values
+        return ds.images[keep], ds.labels[keep], ds.num_classes
+    if isinstance(ds, torch.utils.data.IterableDataset):       # webdataset: the first `limit` (shuffled) samples
+        xs, ys = zip(*[(x, int(y)) for _, (x, y) in zip(range(limit), ds)])
+    else:
+        pick = torch.randperm(len(ds), generator=torch.Generator().manual_seed(c.seed))[:limit].tolist()
+        xs, ys = zip(*[ds[i] for i in pick])
+    labels = torch.tensor(ys)
+    return torch.stack(xs), labels, getattr(ds, "num_classes", int(labels.max()) + 1)
+
+# %% ../nbs/17_loops.ipynb
+def _cached_classifier(run: Run, path: Path, strict: bool):
+    "The judge classifier cached at `path` (and its `.json` config), verified; None, reported, when unusable."
     try:
-        teacher = FrozenTeacher(c.vf_teacher, c.vf_weights) if c.vf_teacher else None
-        percep = PerceptualLoss(c.perceptual_net, c.perceptual_weights) if c.perceptual_net else None
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
+        for f in (path, path.with_suffix(".json")): verify_file(f, strict)
+        clf = extractors.load_classifier(path)
+        check_weights(clf.state_dict(), path)
+        return clf.to(run.device).eval()
+    except Exception as e:             # damaged, unverifiable, or not a classifier: train a new one
+        run.log(f"WARNING: judge classifier {path} is unusable ({e}); training it again")
+
+def _save_classifier(clf, path: Path):
+    "Write the classifier's weights and config next to `path` as temporary files, then commit both with checksums."
+    tmp = path.with_name(path.stem + ".tmp.safetensors")
+    extractors.save_classifier(clf, tmp)
+    commit_file(tmp.with_suffix(".json"), path.with_suffix(".json"))
+    commit_file(tmp, path)
+
+def get_classifier(run: Run):
+    "The run's judge classifier (trained once on the training split, cached), or None for a set with too many classes."
+    c = run.c
+    path = Path(c.classifier_path) if c.classifier_path else run.dir / "classifier.safetensors"
+    if path.exists() and (clf := _cached_classifier(run, path, strict=not c.classifier_path)) is not None:
+        return clf
+    x, y, k = classifier_images(c)
+    if k > MAX_CLASSIFIER_CLASSES:
+        run.log(f"no class accuracy / FID: {k} classes is too many for the small classifier; use "
+                f"`python -m restok_nb.evaluate` with Inception features")
+        return None
+    torch.manual_seed(c.seed)
+    clf = extractors.train_classifier(x, y, k, steps=c.classifier_steps, seed=c.seed, log=lambda m: None)
+    if run.main: path.parent.mkdir(parents=True, exist_ok=True); _save_classifier(clf, path)
+    return clf.to(run.device).eval()
+
+# %% ../nbs/17_loops.ipynb
+def _vf_classifier(run: Run) -> SmallClassifier:
+    "The small classifier a run aligns to: the one saved at `vf_weights`, or the run's own judge classifier."
+    c = run.c
+    if c.vf_weights:
+        try: return extractors.load_classifier(c.vf_weights, run.device)
+        except (ValueError, OSError) as e: raise ConfigError(f"vf_weights={c.vf_weights!r}: {e}") from e
+    with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
+        if run.main: clf = get_classifier(run)
+        run.acc.wait_for_everyone()
+        if not run.main: clf = get_classifier(run)
+    if clf is None:
+        raise ConfigError(f"vf_teacher={VF_CLASSIFIER!r}: {c.dataset} has more than {MAX_CLASSIFIER_CLASSES} classes, "
+                          f"too many for the small classifier; use a timm teacher (vf_teacher=<model name>, vf_weights=<file>)")
+    return clf
+
+def vf_teacher(run: Run) -> FrozenTeacher | ClassifierTeacher | None:
+    "The frozen VF teacher of `run` (None without VF alignment)."
+    c = run.c
+    if not c.vf_teacher: return None
+    if c.vf_teacher == VF_CLASSIFIER: return ClassifierTeacher(_vf_classifier(run))
+    try: return FrozenTeacher(c.vf_teacher, c.vf_weights)
+    except ValueError as e: raise ConfigError(str(e)) from e
+
+# %% ../nbs/17_loops.ipynb
+def _frozen_nets(run: Run):
+    "The VF teacher and the perceptual network of `run` (None where off)."
+    c = run.c
+    teacher = vf_teacher(run)
+    try: percep = PerceptualLoss(c.perceptual_net, c.perceptual_weights) if c.perceptual_net else None
+    except ValueError as e: raise ConfigError(str(e)) from e
     return teacher, percep
 
 def _discriminator(c: TrainConfig):
@@ -295,7 +374,7 @@ class TokenizerTraining:
         torch.manual_seed(c.seed)
         self.tcfg = tokenizer_config(c)
         tok = ResTok(self.tcfg)
-        teacher, percep = (None if m is None else m.to(run.device) for m in _frozen_nets(c))
+        teacher, percep = (None if m is None else m.to(run.device) for m in _frozen_nets(run))
         model = TokenizerObjective(tok, teacher, percep, c.vf_weight, c.vf_margin, c.perceptual_weight)
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=c.lr, betas=c.betas,
                                 weight_decay=c.weight_decay)

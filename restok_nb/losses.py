@@ -11,14 +11,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .tokenizer import ResTok
 from .official import CheckpointError, load_state_dict_checked, read_state_dict
+from .extractors import SmallClassifier
 from fastcore.basics import patch
 
 # %% auto 0
 __all__ = ['LPIPS_BACKBONES', 'AUGMENTATIONS', 'DINO_BACKBONE', 'DISCRIMINATORS', 'LOSS_TERMS', 'margin_cosine_loss',
-           'FrozenTimm', 'FrozenTeacher', 'lpips_backbone_url', 'PerceptualLoss', 'PatchDiscriminator', 'hinge_d_loss',
-           'lecam_reg', 'rand_brightness', 'rand_saturation', 'rand_contrast', 'rand_translation', 'rand_cutout',
-           'augment_policy', 'DiffAugment', 'timm_weights_hint', 'LocalBatchNorm', 'DinoHead', 'DinoDiscriminator',
-           'make_discriminator', 'TokenizerObjective']
+           'FrozenTimm', 'FrozenTeacher', 'ClassifierTeacher', 'lpips_backbone_url', 'PerceptualLoss',
+           'PatchDiscriminator', 'hinge_d_loss', 'lecam_reg', 'rand_brightness', 'rand_saturation', 'rand_contrast',
+           'rand_translation', 'rand_cutout', 'augment_policy', 'DiffAugment', 'timm_weights_hint', 'LocalBatchNorm',
+           'DinoHead', 'DinoDiscriminator', 'make_discriminator', 'TokenizerObjective']
 
 # %% ../nbs/14_losses.ipynb
 def margin_cosine_loss(a: torch.Tensor, b: torch.Tensor,  # features to compare along `dim`
@@ -52,7 +53,7 @@ class FrozenTeacher(FrozenTimm):
     def __init__(self, name: str, weights: str, image_size: int | None = None):  # image_size: the teacher's input
         super().__init__(name, weights, "VF teacher", num_classes=0, **({"img_size": image_size} if image_size else {}))
         self.size = tuple(self.net.patch_embed.img_size)
-        self.dim = self.net.num_features
+        self.dim = self.patch_dim = self.net.num_features                        # widths of the CLS and patch features
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # (B,3,H,W) -> (B,D), (B,D,h',w')
@@ -62,6 +63,23 @@ class FrozenTeacher(FrozenTimm):
         gh, gw = self.net.patch_embed.grid_size
         patches = tokens[:, n:].transpose(1, 2).reshape(x.shape[0], -1, gh, gw)
         return tokens[:, 0], patches
+
+# %% ../nbs/14_losses.ipynb
+class ClassifierTeacher(nn.Module):
+    "A frozen `SmallClassifier` as VF teacher: (penultimate features, last conv grid) of images in [0, 1]."
+    def __init__(self, classifier: SmallClassifier):  # e.g. the run's judge classifier (notebook 17)
+        super().__init__()
+        if not isinstance(classifier, SmallClassifier):
+            raise TypeError(f"ClassifierTeacher needs a SmallClassifier (restok_nb.extractors), got {type(classifier).__name__}")
+        self.net = classifier.eval().requires_grad_(False)
+        self.dim, self.patch_dim = classifier.config["feat_dim"], 4 * classifier.config["width"]
+
+    def train(self, mode: bool = True): return super().train(False)   # BatchNorm keeps its running statistics
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # (B,3,H,W) -> (B,dim), (B,patch_dim,H/4,W/4)
+        grid = self.net.feature_map(x.float())                                   # (B, 4·width, H/4, W/4)
+        return self.net.proj(self.net.body[-2:](grid)), grid                     # pooled and projected: the "CLS"
 
 # %% ../nbs/14_losses.ipynb
 LPIPS_BACKBONES = dict(vgg="VGG16_Weights", alex="AlexNet_Weights", squeeze="SqueezeNet1_1_Weights")  # net -> torchvision enum
@@ -312,14 +330,16 @@ def make_discriminator(net: str = "patchgan",  # "patchgan" or "dino"
 # %% ../nbs/14_losses.ipynb
 class TokenizerObjective(nn.Module):
     "ResTok + the trainable parts of its losses; `forward(x)` -> (reconstruction, dict of losses)."
-    def __init__(self, tok: ResTok, teacher: FrozenTeacher | None = None, perceptual: PerceptualLoss | None = None,
+    def __init__(self, tok: ResTok,
+                 teacher: FrozenTeacher | ClassifierTeacher | None = None,  # anything with `dim`, `patch_dim` and that forward
+                 perceptual: PerceptualLoss | None = None,
                  vf_weight: float = 1.0, vf_margin: float = 0.25, perceptual_weight: float = 1.0):
         super().__init__()
         self.tok, self.vf_weight, self.vf_margin, self.perceptual_weight = tok, vf_weight, vf_margin, perceptual_weight
         self._frozen = dict(teacher=teacher, perceptual=perceptual)   # not submodules: kept out of checkpoints
         if teacher is not None:
             self.vf_enc = nn.Linear(tok.config.width, teacher.dim, bias=False)
-            self.vf_dec = nn.Conv2d(tok.config.width, teacher.dim, 1, bias=False)
+            self.vf_dec = nn.Conv2d(tok.config.width, teacher.patch_dim, 1, bias=False)
 
     @property
     def teacher(self): return self._frozen["teacher"]

@@ -19,16 +19,16 @@ from .data import TensorImages, MIRROR_SAFE
 from .quantizer import level_code_stats
 from . import metrics, extractors
 from .config import (TrainConfig, ConfigError, validate, config_from_dict, config_from_params, tokenizer_config,
-                               generator_config)
+                               generator_config, VF_CLASSIFIER)
 from .runs import (Run, write_json, read_json, stage_done, check_run_dir, load_tokenizer, load_generator,
-                            list_checkpoints, ArtifactDamaged, verify_file, commit_file, check_weights, make_out_dir)
-from .loops import train_tokenizer, train_generator, run_dataset, scan_image_folders
+                            list_checkpoints, ArtifactDamaged, verify_file, commit_file, make_out_dir)
+from .loops import train_tokenizer, train_generator, run_dataset, scan_image_folders, get_classifier
 
 # %% auto 0
-__all__ = ['INFERENCE_PIXELS', 'MAX_CLASSIFIER_CLASSES', 'TRAIN_BYTES_PER_PARAM', 'image_views', 'resolve_views',
-           'inference_batch', 'extract_codes', 'evaluate_tokenizer', 'evaluate_generator', 'heldout_images', 'evaluate',
-           'classifier_images', 'get_classifier', 'memory_needs', 'memory_available', 'check_memory', 'RunStopped',
-           'stop_cleanly', 'run_pipeline', 'launch', 'main', 'project_path', 'load_or_train']
+__all__ = ['INFERENCE_PIXELS', 'TRAIN_BYTES_PER_PARAM', 'image_views', 'resolve_views', 'inference_batch', 'extract_codes',
+           'evaluate_tokenizer', 'evaluate_generator', 'heldout_images', 'evaluate', 'memory_needs', 'memory_available',
+           'check_memory', 'RunStopped', 'stop_cleanly', 'run_pipeline', 'launch', 'main', 'project_path',
+           'load_or_train']
 
 # %% ../nbs/18_train.ipynb
 def image_views(x: torch.Tensor, mode: str, size: int) -> torch.Tensor:  # (B,3,H,W) -> (B, V, 3, size, size)
@@ -186,57 +186,6 @@ def evaluate(run: Run, tok: ResTok, har: HARGenerator | None, classifier=None) -
     return summary
 
 # %% ../nbs/18_train.ipynb
-MAX_CLASSIFIER_CLASSES = 100
-
-def classifier_images(c: TrainConfig, limit: int = 20_000) -> tuple[torch.Tensor, torch.Tensor, int]:
-    "Training images (n, 3, S, S), labels and the class count for the judge classifier: all, or `limit` drawn at random."
-    ds = run_dataset(c, "train", augment=False)
-    if isinstance(ds, TensorImages):
-        keep = torch.randperm(len(ds), generator=torch.Generator().manual_seed(c.seed))[:limit].sort().values
-        return ds.images[keep], ds.labels[keep], ds.num_classes
-    if isinstance(ds, torch.utils.data.IterableDataset):       # webdataset: the first `limit` (shuffled) samples
-        xs, ys = zip(*[(x, int(y)) for _, (x, y) in zip(range(limit), ds)])
-    else:
-        pick = torch.randperm(len(ds), generator=torch.Generator().manual_seed(c.seed))[:limit].tolist()
-        xs, ys = zip(*[ds[i] for i in pick])
-    labels = torch.tensor(ys)
-    return torch.stack(xs), labels, getattr(ds, "num_classes", int(labels.max()) + 1)
-
-# %% ../nbs/18_train.ipynb
-def _cached_classifier(run: Run, path: Path, strict: bool):
-    "The judge classifier cached at `path` (and its `.json` config), verified; None, reported, when unusable."
-    try:
-        for f in (path, path.with_suffix(".json")): verify_file(f, strict)
-        clf = extractors.load_classifier(path)
-        check_weights(clf.state_dict(), path)
-        return clf.to(run.device).eval()
-    except Exception as e:             # damaged, unverifiable, or not a classifier: train a new one
-        run.log(f"WARNING: judge classifier {path} is unusable ({e}); training it again")
-
-def _save_classifier(clf, path: Path):
-    "Write the classifier's weights and config next to `path` as temporary files, then commit both with checksums."
-    tmp = path.with_name(path.stem + ".tmp.safetensors")
-    extractors.save_classifier(clf, tmp)
-    commit_file(tmp.with_suffix(".json"), path.with_suffix(".json"))
-    commit_file(tmp, path)
-
-def get_classifier(run: Run):
-    "The run's judge classifier (trained once on the training split, cached), or None for a set with too many classes."
-    c = run.c
-    path = Path(c.classifier_path) if c.classifier_path else run.dir / "classifier.safetensors"
-    if path.exists() and (clf := _cached_classifier(run, path, strict=not c.classifier_path)) is not None:
-        return clf
-    x, y, k = classifier_images(c)
-    if k > MAX_CLASSIFIER_CLASSES:
-        run.log(f"no class accuracy / FID: {k} classes is too many for the small classifier; use "
-                f"`python -m restok_nb.evaluate` with Inception features")
-        return None
-    torch.manual_seed(c.seed)
-    clf = extractors.train_classifier(x, y, k, steps=c.classifier_steps, seed=c.seed, log=lambda m: None)
-    if run.main: path.parent.mkdir(parents=True, exist_ok=True); _save_classifier(clf, path)
-    return clf.to(run.device).eval()
-
-# %% ../nbs/18_train.ipynb
 TRAIN_BYTES_PER_PARAM = 4 + 4 + 8      # float32 weight, gradient, AdamW's two moments
 
 def _num_params(build: Callable[[], torch.nn.Module]) -> int:
@@ -249,7 +198,8 @@ def memory_needs(c: TrainConfig) -> dict[str, tuple[int, str]]:
     tcfg = tokenizer_config(c)
     tok = _num_params(lambda: ResTok(tcfg))
     frozen = {name: _num_params(lambda n=name: timm.create_model(n, pretrained=False, num_classes=0))
-              for use, name in ((c.vf_teacher, c.vf_teacher), (c.disc_weight > 0 and c.disc_net == "dino", c.disc_backbone))
+              for use, name in ((c.vf_teacher not in ("", VF_CLASSIFIER), c.vf_teacher),   # the classifier: < 1 M
+                                (c.disc_weight > 0 and c.disc_net == "dino", c.disc_backbone))
               if use}
     gen = _num_params(lambda: HARGenerator(generator_config(c, tcfg, 10)))
     ema, gen_ema = 4 * (c.ema_decay > 0), 4 * (c.gen_ema_decay > 0)

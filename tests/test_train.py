@@ -34,6 +34,7 @@ def small(out, **kw) -> TrainConfig:
     (dict(precision="fp16", device="cpu"), "needs a CUDA GPU"),
     (dict(image_size=20), "does not fit preset"),
     (dict(vf_teacher="vit_small_patch14_dinov2"), "local weights file"),
+    (dict(vf_teacher="classifier", vf_weights=__file__), "not a classifier saved by"),
     (dict(disc_net="dino", disc_weight=0.5), "dino_deitsmall16_pretrain.pth"),
     (dict(disc_net="stylegan"), "choose one of"),
     (dict(disc_augment="color,blur"), "unknown \\['blur'\\]"),
@@ -198,6 +199,24 @@ def test_vf_perceptual_and_adversarial_losses(tmp_path):
     from safetensors.torch import load_file
     assert any(k.startswith("vf_enc") for k in load_file(str(ck / "trainer.safetensors")))
     assert not any(k.startswith("teacher") for k in load_file(str(ck / "trainer.safetensors")))
+
+
+def test_vf_alignment_to_the_runs_own_classifier(tmp_path):
+    "vf_teacher='classifier': the judge classifier is trained first, aligned to, and reused by the evaluation."
+    c = small(tmp_path / "run", stage="tokenizer", steps=4, vf_teacher="classifier", log_every=1)
+    summary = run_pipeline(c, log=lambda m: None)
+    rows = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if r.get("stage") == "tokenizer" and "loss" in r]
+    assert len(rows) == 4 and all(0 <= r["vf_enc"] < 2 and 0 <= r["vf_dec"] < 2 for r in rows), rows
+    clf = tmp_path / "run" / "classifier.safetensors"
+    assert clf.is_file() and "rfid" in summary["tokenizer"]
+    from restok_nb.extractors import load_classifier
+    from restok_nb.runs import load_tokenizer
+    assert load_tokenizer(tmp_path / "run" / "tokenizer").config.decoder_feature_supervision
+    other = small(tmp_path / "run2", stage="tokenizer", steps=2, vf_teacher="classifier", vf_weights=str(clf))
+    run_pipeline(other, log=lambda m: None)                                     # a saved classifier, by path
+    rows = [json.loads(l) for l in (tmp_path / "run2" / "metrics.jsonl").read_text().splitlines()]
+    assert any("vf_enc" in r for r in rows) and load_classifier(clf).config["feat_dim"] == 128
 
 
 def test_dino_discriminator_with_diffaugment(tmp_path):

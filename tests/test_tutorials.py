@@ -1,7 +1,7 @@
 """The tutorials run headless under papermill as CI runs them, and the committed ones are what they output now.
 
-Tutorials 01–05 run at their defaults — 02–04 on the models shipped in restok_nb (`restok_nb.pretrained`), 05
-a short training run — in about a minute each on 2 CPU cores, and are committed with their outputs by
+Tutorials 01–05 and 08 run at their defaults — 02–04 on the models shipped in restok_nb (`restok_nb.pretrained`), 05
+a short training run, 08 two — in a minute or a few each on 2 CPU cores, and are committed with their outputs by
 `python tutorials/run_all.py`. Each one is executed here exactly as that script does, and the test fails when the
 committed copy is not what the tutorial outputs now (a code cell whose committed outputs are of other kinds: stale,
 or never run), is not written as the script writes it, is over 1 MB, or carries widget state. The learner's own runs
@@ -65,6 +65,8 @@ AT_DEFAULTS = {
                                  "levels where photos need more bits than digits"],
     "04_har_9_steps": ["sampler tokens == generate(): True"],
     "05_train_your_own": ["a bad value is refused before anything runs", "shipped digits", "done in"],
+    "08_semantic_residuals": ["the two runs differ in: ['out_dir', 'vf_teacher']", "by hand: enc",
+                              "with alignment the probe on the first 1, 2, 4 tokens is", "The cost: PSNR from all 32 tokens"],
 }
 
 
@@ -200,6 +202,7 @@ def test_06_paper_model_with_reference_format_weights(runs, reference_dir, hub_c
     ("02_tokenize_and_reconstruct", dict(train_steps=-1), "train_steps=-1: the number of training steps must be"),
     ("05_train_your_own", dict(dataset="mnist"), "this tutorial trains on a built-in dataset"),
     ("04_har_9_steps", dict(photo=12), "photo=12: the photos dataset has classes 0 to 9"),
+    ("08_semantic_residuals", dict(seeds="0,x"), "seeds='0,x': pass whole numbers separated by commas"),
 ])
 def test_bad_parameters_stop_with_a_clear_message(tmp_path, name, parameters, message):
     with pytest.raises(pm.PapermillExecutionError, match=message):

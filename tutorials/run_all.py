@@ -1,6 +1,6 @@
 """Re-execute the tutorials at their defaults and write each one back with its outputs.
 
-    python tutorials/run_all.py           # every tutorial in COMMITTED (those that run at their defaults in a minute)
+    python tutorials/run_all.py           # every tutorial in COMMITTED (those that run at their defaults in minutes)
     python tutorials/run_all.py 02 04     # some of them, by number
 
 Each notebook runs under papermill in the project root with no parameters, exactly as a reader's
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
 COMMITTED = ["01_why_residual_levels", "02_tokenize_and_reconstruct", "03_quantizer_and_entropy", "04_har_9_steps",
-             "05_train_your_own"]   # 06 depends on the paper's weights being on the machine, 07 trains for an hour
+             "05_train_your_own", "08_semantic_residuals"]   # 06 needs the paper's weights on the machine, 07 trains for an hour
 MAX_BYTES = 1_000_000          # a committed tutorial, outputs included
 PICTURE = "image/png"
 
