@@ -278,13 +278,15 @@ RECIPES: dict[str, dict] = {
     "tiny": {},                                                          # the TrainConfig defaults
     "restok_b_128": dict(_PAPER, generator_preset="llamagen_b_har"),
     "restok_l_128": dict(_PAPER, generator_preset="llamagen_l_har"),
+    "tiny_natural": {},                                                  # the tiny recipe's natural-image tokenizer
 }
 
 # %% ../nbs/15_config.ipynb
 NATURAL_IMAGES = ("photos", "cifar10", "cifar100", "folder", "webdataset")
+_NATURAL = dict(steps=2500, batch_size=16, warmup_steps=200, quantizer_warmup=200, eval_every=500, gen_steps=1200)
 DATASET_RECIPES: dict[tuple[str, str], dict] = {
-    ("tiny", name): dict(steps=3000, batch_size=16, warmup_steps=200, quantizer_warmup=200, eval_every=600, gen_steps=1200)
-    for name in NATURAL_IMAGES}
+    **{("tiny", name): dict(_NATURAL, preset="tiny_natural") for name in NATURAL_IMAGES},
+    **{("tiny_natural", name): _NATURAL for name in NATURAL_IMAGES}}
 
 # %% ../nbs/15_config.ipynb
 def _pretrained_networks(s: dict) -> list[tuple[str, str, str, str]]:

@@ -123,6 +123,7 @@ PRESETS: dict[str, dict] = {
     "restok_l_128": dict(image_size=256, width=1024, enc_layers=24, dec_layers=24, num_heads=16, num_latent_tokens=128,
                          codebook_size=8192, pixel_channels=128, pixel_channel_mult=(1, 1, 2, 2, 4)),
 }
+PRESETS["tiny_natural"] = dict(PRESETS["tiny"], pixel_channels=64, drop_prob=0.1)   # photographs: a wider pixel CNN
 
 # %% ../nbs/04_restok_config.ipynb
 def make_config(name: str, **overrides) -> ResTokConfig:

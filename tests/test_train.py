@@ -321,10 +321,11 @@ def test_photos_recipe_smoke(tmp_path):
     "`-p dataset photos`: the natural-image recipe end to end, at smoke size (the CI's photos run)."
     from restok_nb.config import DATASET_RECIPES, config_from_params
     full = config_from_params(dict(dataset="photos"), log=lambda m: None)
-    assert (full.steps, full.eval_every) == (DATASET_RECIPES["tiny", "photos"]["steps"],
-                                             DATASET_RECIPES["tiny", "photos"]["eval_every"])
-    sizes = {k: v for k, v in dataclasses.asdict(small(tmp_path / "run")).items() if k != "dataset"}
+    assert (full.steps, full.eval_every, full.preset) == (DATASET_RECIPES["tiny", "photos"]["steps"],
+                                                          DATASET_RECIPES["tiny", "photos"]["eval_every"], "tiny_natural")
+    sizes = {k: v for k, v in dataclasses.asdict(small(tmp_path / "run")).items() if k not in ("dataset", "preset")}
     c = config_from_params(dict(sizes, dataset="photos", eval_images=40), log=lambda m: None)
+    assert c.preset == "tiny_natural"
     summary = run_pipeline(c, log=lambda m: None)
     tok, gen = summary["tokenizer"], summary["generator"]
     assert tok["heldout_images"] == 40 and len(tok["codes_used"]) == 6 and tok["psnr"] > 5
