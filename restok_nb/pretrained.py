@@ -50,7 +50,7 @@ def unpack_state(packed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 # %% ../nbs/22_pretrained.ipynb
 SHIPPED = {"digits": "README's main job: the tiny recipe on scikit-learn's handwritten digits",
-           "photos": "the natural-image recipe: the tiny recipe on crops of the photographs bundled with scikit-image and scikit-learn",
+           "photos": "the natural-image recipe: the tiny_natural tokenizer on crops of the photographs bundled with scikit-image and scikit-learn",
            "digits_no_residual_latent": "the tokenizer of README's main job trained without residual latent tokens "
                                         "(ablation no_residual_latent, tokenizer only), which tutorial 03 compares with `digits`"}
 
