@@ -194,13 +194,18 @@ def check_in_sync(run: Run, module: nn.Module, what: str) -> float:
 # %% ../nbs/17_loops.ipynb
 _FOLDER_SPLITS = (("train", "train"), ("test", "val"))              # (run split, folder)
 
+def _listing(files: list[tuple[str, Path]], extra: list[str] = ()) -> str:
+    "A fingerprint of files (name, size, modification time of each (name, path)) and `extra` lines."
+    h = hashlib.sha256()
+    for name, p in files:
+        st = p.stat(); h.update(f"{name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    for line in extra: h.update(f"{line}\n".encode())
+    return h.hexdigest()
+
 def _folder_listing(ds) -> str:
     "A fingerprint of an ImageFolder's files (names, sizes, modification times) and refused links."
-    h = hashlib.sha256()
-    for p, _ in ds.samples:
-        st = p.stat(); h.update(f"{p.relative_to(ds.root)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
-    for p in sorted(ds.skipped): h.update(f"link {p.relative_to(ds.root)}\n".encode())
-    return h.hexdigest()
+    return _listing([(str(p.relative_to(ds.root)), p) for p, _ in ds.samples],
+                    [f"link {p.relative_to(ds.root)}" for p in sorted(ds.skipped)])
 
 def _scan_shards_split(c: TrainConfig, split: str, old: dict) -> dict:
     "The skipped-samples entry of one split of webdataset shards; remote shards are not read ahead."
@@ -208,11 +213,10 @@ def _scan_shards_split(c: TrainConfig, split: str, old: dict) -> dict:
     if any(is_remote(u) for u in shards):
         return dict(listing="remote", files=None, skipped={}, note="remote shards are not read ahead: bad samples "
                     "are skipped with a warning as they stream")
-    h = hashlib.sha256()
-    for u in shards: st = Path(u).stat(); h.update(f"{u}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
-    if old.get("listing") == h.hexdigest(): return old
+    key = _listing([(u, Path(u)) for u in shards])
+    if old.get("listing") == key: return old
     n, skipped = scan_shards(shards)
-    return dict(listing=h.hexdigest(), files=n, skipped=skipped)
+    return dict(listing=key, files=n, skipped=skipped)
 
 def _scan_split(c: TrainConfig, split: str, old: dict) -> dict:
     "The skipped-files entry of one split: the earlier one if the listing is unchanged, else a fresh scan."
