@@ -25,10 +25,10 @@ from .runs import (Run, write_json, read_json, stage_done, check_run_dir, load_t
 from .loops import train_tokenizer, train_generator, run_dataset, scan_image_folders, get_classifier
 
 # %% auto 0
-__all__ = ['INFERENCE_PIXELS', 'TRAIN_BYTES_PER_PARAM', 'image_views', 'resolve_views', 'inference_batch', 'extract_codes',
-           'evaluate_tokenizer', 'evaluate_generator', 'heldout_images', 'evaluate', 'memory_needs', 'memory_available',
-           'check_memory', 'RunStopped', 'stop_cleanly', 'run_pipeline', 'launch', 'main', 'project_path',
-           'load_or_train']
+__all__ = ['INFERENCE_PIXELS', 'CPU_INFERENCE_VIEWS', 'TRAIN_BYTES_PER_PARAM', 'image_views', 'resolve_views', 'inference_batch',
+           'extract_codes', 'evaluate_tokenizer', 'evaluate_generator', 'heldout_images', 'evaluate', 'memory_needs',
+           'memory_available', 'check_memory', 'RunStopped', 'stop_cleanly', 'run_pipeline', 'launch', 'main',
+           'project_path', 'load_or_train']
 
 # %% ../nbs/18_train.ipynb
 def image_views(x: torch.Tensor, mode: str, size: int) -> torch.Tensor:  # (B,3,H,W) -> (B, V, 3, size, size)
@@ -48,9 +48,14 @@ def resolve_views(c: TrainConfig) -> str:
 
 # %% ../nbs/18_train.ipynb
 INFERENCE_PIXELS = 256 * 64 * 64
+CPU_INFERENCE_VIEWS = 64
 
-def inference_batch(image_size: int, views: int = 1, cap: int = 256) -> int:
+def inference_batch(image_size: int, views: int = 1, cap: int = 256,
+                    device: torch.device | str | None = None,  # a CPU: at most `CPU_INFERENCE_VIEWS` views per batch
+                    ) -> int:
     "Images per inference batch at `image_size` with `views` views each: at most `cap`, at least 1."
+    if device is not None and torch.device(device).type == "cpu":
+        cap = min(cap, CPU_INFERENCE_VIEWS // views)
     return max(1, min(cap, INFERENCE_PIXELS // (image_size * image_size * views)))
 
 # %% ../nbs/18_train.ipynb
@@ -97,7 +102,7 @@ def extract_codes(run: Run, tok: ResTok, batch_size: int | None = None,  # image
     tok = tok.to(run.device).eval()
     mine = list(range(run.rank, n, run.world))
     pos = 0
-    batch_size = batch_size or inference_batch(c.image_size, V)
+    batch_size = batch_size or inference_batch(c.image_size, V, device=run.device)
     for x, y in torch.utils.data.DataLoader(torch.utils.data.Subset(ds, mine), batch_size=batch_size,
                                             num_workers=c.num_workers):
         v = image_views(x.to(run.device), mode, c.image_size)            # (B, V, 3, S, S)
@@ -121,7 +126,7 @@ def evaluate_tokenizer(tok: ResTok, x: torch.Tensor, classifier=None, keep: int 
     dev = next(tok.parameters()).device
     N, per_image, full, ids = tok.num_tokens, {k: [] for k in tok.prefixes}, [], []
     recs = {k: [] for k in tok.prefixes}
-    for xb in x.split(inference_batch(x.shape[-1])):              # only the full-length reconstructions are kept
+    for xb in x.split(inference_batch(x.shape[-1], device=dev)):  # only the full-length reconstructions are kept
         z, info = tok.encode(xb.to(dev)); ids.append(info["indices"].cpu())
         for k in tok.prefixes:
             r = tok.decode(z, k).clamp(0, 1).cpu()
