@@ -283,7 +283,7 @@ RECIPES: dict[str, dict] = {
 
 # %% ../nbs/15_config.ipynb
 NATURAL_IMAGES = ("photos", "cifar10", "cifar100", "folder", "webdataset")
-_NATURAL = dict(steps=1400, batch_size=16, warmup_steps=200, quantizer_warmup=200, eval_every=1000, gen_steps=800)
+_NATURAL = dict(steps=1500, batch_size=16, warmup_steps=200, quantizer_warmup=200, eval_every=1000, gen_steps=800)
 DATASET_RECIPES: dict[tuple[str, str], dict] = {
     **{("tiny", name): dict(_NATURAL, preset="tiny_natural") for name in NATURAL_IMAGES},
     **{("tiny_natural", name): _NATURAL for name in NATURAL_IMAGES}}
