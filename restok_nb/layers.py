@@ -34,16 +34,20 @@ def rope_2d(pos: torch.Tensor,  # (L, 2) (row, col) position of each token
     return torch.stack([ang.cos(), ang.sin()], dim=-1).float()
 
 # %% ../nbs/01_layers.ipynb
+def _as_complex(x: torch.Tensor) -> torch.Tensor:  # (..., D) float32 -> (..., D/2) complex64
+    "Channel pairs (2j, 2j+1) as complex numbers: a view where the strides allow it, else a copy."
+    pairs = x.unflatten(-1, (-1, 2))
+    try:
+        return torch.view_as_complex(pairs)
+    except RuntimeError:                                # a view whose strides or offset are odd
+        return torch.view_as_complex(pairs.contiguous())
+
 def apply_rope(x: torch.Tensor,  # (B, H, L, D) queries or keys
                freqs: torch.Tensor,  # (L, D/2, 2) from `rope_2d`
               ) -> torch.Tensor:  # (B, H, L, D)
-    "Rotate each channel pair (2j, 2j+1) of `x` by its angle; computed in float32."
-    xf = x.float().unflatten(-1, (-1, 2))           # (B, H, L, D/2, 2): pair j = channels (2j, 2j+1)
-    x0, x1 = xf[..., 0], xf[..., 1]                 # x_2j, x_2j+1, each (B, H, L, D/2)
-    cos, sin = freqs[..., 0], freqs[..., 1]         # cos θ_j, sin θ_j, each (L, D/2)
-    out = torch.stack([x0 * cos - x1 * sin,         # x'_2j   = x_2j cos θ_j − x_2j+1 sin θ_j
-                       x0 * sin + x1 * cos], dim=-1)  # x'_2j+1 = x_2j sin θ_j + x_2j+1 cos θ_j
-    return out.flatten(-2).type_as(x)               # (B, H, L, D)
+    "Rotate each channel pair (2j, 2j+1) of `x` by its angle, as one complex product in float32."
+    z = _as_complex(x.float()) * _as_complex(freqs.float().flatten(-2))   # z_j e^{iθ_j}, (B, H, L, D/2)
+    return torch.view_as_real(z).flatten(-2).type_as(x)                   # (B, H, L, D)
 
 # %% ../nbs/01_layers.ipynb
 def grid_positions(h: int, w: int) -> torch.Tensor:
