@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from torch import Tensor, nn
 
 from .levels import check_num_tokens, is_power_of_two, prefix_lengths
-from .layers import apply_rope
+from .layers import apply_rope, packed_linear
 from .har import har_passes, har_layout, har_mask, num_queries, token_level
 from .sampling import check_sampling_args, get_cfg_schedule, guide, sample_logits
 from .restok_config import build_config, preset_config
@@ -132,10 +132,9 @@ def forward(self: GPTAttention, x: Tensor,         # (B, T, D)
            ) -> Tensor:                            # (B, T, D)
     B, T, D = x.shape
     H, Hkv, hd = self.n_head, self.n_kv_head, self.head_dim
-    q, k, v = self.wqkv(x).split([H * hd, Hkv * hd, Hkv * hd], dim=-1)
-    q = apply_rope(q.view(B, T, H, hd).transpose(1, 2), rope)     # (B, H, T, hd)
-    k = apply_rope(k.view(B, T, Hkv, hd).transpose(1, 2), rope)   # (B, Hkv, T, hd)
-    v = v.view(B, T, Hkv, hd).transpose(1, 2)                     # (B, Hkv, T, hd)
+    qkv = packed_linear(x, self.wqkv).view(B, T, H + 2 * Hkv, hd).transpose(1, 2)  # (B, H + 2Hkv, T, hd)
+    qk = apply_rope(qkv[:, :H + Hkv], rope)                       # queries and keys rotated in one go
+    q, k, v = qk[:, :H], qk[:, H:], qkv[:, H + Hkv:]              # (B, H, T, hd), 2 x (B, Hkv, T, hd)
     if kv is not None:
         k_cache, v_cache = kv
         k_cache[:, :, start:start + T] = k
@@ -143,7 +142,7 @@ def forward(self: GPTAttention, x: Tensor,         # (B, T, D)
         k, v = k_cache[:, :, :start + T], v_cache[:, :, :start + T]  # (B, Hkv, S, hd)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=Hkv != H,
                                          dropout_p=self.attn_dropout_p if self.training else 0.0)  # (B, H, T, hd)
-    return self.resid_dropout(self.wo(out.transpose(1, 2).reshape(B, T, D)))
+    return self.resid_dropout(packed_linear(out.transpose(1, 2).reshape(B, T, D), self.wo))
 
 # %% ../nbs/08_generator.ipynb
 class SwiGLU(nn.Module):
@@ -156,7 +155,8 @@ class SwiGLU(nn.Module):
         self.ffn_dropout = nn.Dropout(cfg.ffn_dropout_p)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, T, D) -> (B, T, D)
-        return self.ffn_dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+        gate, up = packed_linear(x, self.w1, self.w3)        # w1 x, w3 x (one product in inference on a CPU)
+        return self.ffn_dropout(packed_linear(F.silu(gate) * up, self.w2))
 
 def drop_path(x: Tensor, p: float, training: bool) -> Tensor:
     "Stochastic depth: drop the whole residual branch of a sample with probability `p` (training only)."
@@ -295,7 +295,7 @@ def _forward_window(self: HARGenerator, idx: Tensor,  # (B, >= start) token ids 
     rope = rope[start:end]                                                     # (T, hd/2, 2)
     for i, layer in enumerate(self.layers):
         h = layer(h, rope, mask, None if kv is None else kv[i], start)
-    return self.output(self.norm(h)).float()
+    return packed_linear(self.norm(h), self.output).float()
 
 # %% ../nbs/08_generator.ipynb
 @patch

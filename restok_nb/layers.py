@@ -4,6 +4,8 @@
 
 # %% ../nbs/01_layers.ipynb 2
 from __future__ import annotations
+import weakref
+from contextlib import contextmanager
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -11,7 +13,8 @@ from fastcore.basics import patch
 
 # %% auto 0
 __all__ = ['rope_angles', 'rope_2d', 'apply_rope', 'grid_positions', 'line_positions', 'encoder_positions', 'decoder_positions',
-           'Attention', 'Mlp', 'TransformerBlock', 'resample_tokens', 'merge_coarse', 'ResidualMergingBlock']
+           'prepacked_weights', 'packed_linear', 'Attention', 'Mlp', 'TransformerBlock', 'resample_tokens',
+           'merge_coarse', 'ResidualMergingBlock']
 
 # %% ../nbs/01_layers.ipynb
 def rope_angles(pos: torch.Tensor,  # (L,) positions along one axis
@@ -74,6 +77,44 @@ def encoder_positions(hw_list: list[tuple[int, int]], num_latent: int) -> torch.
 def decoder_positions(num_latent: int, h: int, w: int) -> torch.Tensor:
     "(num_latent + h*w, 2) positions of the decoder sequence: latent tokens first, then the image grid."
     return torch.cat([line_positions(num_latent), grid_positions(h, w) + num_latent])
+
+# %% ../nbs/01_layers.ipynb
+_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> (weights' identity, packed copy)
+_USE_PACKED = [True]
+
+@contextmanager
+def prepacked_weights(enabled: bool = True):
+    "Within the block, `packed_linear` uses prepacked weights (`enabled=False`: plain `F.linear`, to compare)."
+    before, _USE_PACKED[0] = _USE_PACKED[0], enabled
+    try: yield
+    finally: _USE_PACKED[0] = before
+
+def _packable(x: torch.Tensor, w: torch.Tensor) -> bool:
+    "Whether `x @ w.T` should go through a prepacked oneDNN weight."
+    if not _USE_PACKED[0] or torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != w.dtype: return False
+    if x.dtype == torch.bfloat16: return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return x.dtype == torch.float32 and x.numel() >= 3 * x.shape[-1] and torch.backends.mkldnn.is_available()
+
+# %% ../nbs/01_layers.ipynb
+def packed_linear(x: torch.Tensor,  # (..., in)
+                  *layers: nn.Linear,  # one layer, or several read side by side as one product
+                  bias: torch.Tensor | None = None,  # (out,) instead of the layer's own bias (one layer)
+                 ) -> torch.Tensor | tuple[torch.Tensor, ...]:  # (..., out), or one such output per layer
+    "`layer(x)` for each layer; in inference on a CPU, one product through a prepacked copy of their weights."
+    weights = [l.weight for l in layers]
+    if len(layers) == 1: bias = layers[0].bias if bias is None else bias
+    elif bias is not None or any(l.bias is not None for l in layers):
+        raise ValueError("packed_linear runs several layers side by side only without biases")
+    if not _packable(x, weights[0]):
+        out = [F.linear(x, w, bias) for w in weights]
+        return out[0] if len(out) == 1 else tuple(out)
+    key = tuple((w.data_ptr(), w._version, w.dtype) for w in weights)
+    hit = _PACKED.get(layers[0])
+    if hit is None or hit[0] != key:                      # first use, or a weight changed: pack (again)
+        w = torch.cat(weights) if len(weights) > 1 else weights[0]
+        hit = _PACKED[layers[0]] = (key, torch.ops.mkldnn._reorder_linear_weight(w.detach(), 64))
+    out = torch.ops.mkldnn._linear_pointwise(x, hit[1], bias, "none", [], "")
+    return out if len(layers) == 1 else out.split([w.shape[0] for w in weights], dim=-1)
 
 # %% ../nbs/01_layers.ipynb
 class Attention(nn.Module):
