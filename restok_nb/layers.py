@@ -93,7 +93,8 @@ def _packable(x: torch.Tensor, w: torch.Tensor) -> bool:
     "Whether `x @ w.T` should go through a prepacked oneDNN weight."
     if not _USE_PACKED[0] or torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != w.dtype: return False
     if x.dtype == torch.bfloat16: return torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    return x.dtype == torch.float32 and x.numel() >= 3 * x.shape[-1] and torch.backends.mkldnn.is_available()
+    rows = x.numel() // x.shape[-1]
+    return x.dtype == torch.float32 and 3 <= rows <= 256 and torch.backends.mkldnn.is_available()
 
 # %% ../nbs/01_layers.ipynb
 def packed_linear(x: torch.Tensor,  # (..., in)
@@ -140,7 +141,7 @@ def forward(self: Attention, x: torch.Tensor,  # (B, L, C)
     "Self-attention over the sequence, with an optional additive `mask` and RoPE table `rope`."
     B, L, C = x.shape
     bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
-    qkv = F.linear(x, self.qkv.weight, bias).view(B, L, 3, self.num_heads, self.head_dim)
+    qkv = packed_linear(x, self.qkv, bias=bias).view(B, L, 3, self.num_heads, self.head_dim)
     q, k, v = qkv.permute(2, 0, 3, 1, 4)               # each (B, H, L, D)
     q, k = self.q_norm(q), self.k_norm(k)
     if rope is not None:
@@ -148,7 +149,7 @@ def forward(self: Attention, x: torch.Tensor,  # (B, L, C)
     if mask is not None:
         mask = mask.to(q.dtype)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, L, D)
-    return self.proj(out.transpose(1, 2).reshape(B, L, C))
+    return packed_linear(out.transpose(1, 2).reshape(B, L, C), self.proj)
 
 # %% ../nbs/01_layers.ipynb
 class Mlp(nn.Module):
@@ -159,7 +160,7 @@ class Mlp(nn.Module):
 
     def forward(self, x):
         "fc2(GELU(fc1(x)))."
-        return self.fc2(self.act(self.fc1(x)))
+        return packed_linear(self.act(packed_linear(x, self.fc1)), self.fc2)
 
 # %% ../nbs/01_layers.ipynb
 class TransformerBlock(nn.Module):
