@@ -19,8 +19,8 @@ each, old/new speed ratio, forward passes (a hook on the final norm), the cores 
 used meanwhile, and whether both sides give the same result: identical tokens for sampling
 (same seed), identical code ids and the largest latent difference for encode, PSNR between the
 two sides' images for decode. `agreement` holds this checkout's bfloat16-vs-float32 figures
-(teacher-forced logits error, greedy tokens per level, decoded-image PSNR) on the same random
-weights. Writes `--out` (default `benchmarks/sampling_speed.json`).
+(teacher-forced logits error, greedy tokens per level, decoded-image PSNR, code agreement) on the
+same random weights, and on the trained tiny models shipped with the package (`digits`, `photos`). Writes `--out` (default `benchmarks/sampling_speed.json`).
 """
 import argparse
 import json
@@ -115,11 +115,12 @@ res = {}
 with torch.inference_mode():
     m = gen_preset("llamagen_b_har"); m.load_state_dict(torch.load(f"{wdir}/har.pt")); m.eval()
     cond = torch.arange(4) * 250
-    seq = m.generate(cond, top_k=1)                                         # float32 greedy sample
+    g = lambda: torch.Generator().manual_seed(0)                            # bfloat16 ties: drawn, seeded
+    seq = m.generate(cond, top_k=1, generator=g())                          # float32 greedy sample
     logits = m(seq, cond)
     mb = m.to(torch.bfloat16)
     res["har_teacher_forced_logits_rel_err"] = rel_err(mb(seq, cond), logits)
-    seq_b = mb.generate(cond, top_k=1)
+    seq_b = mb.generate(cond, top_k=1, generator=g())
     res["har_greedy_agreement_per_level"] = [float((seq_b[:, s] == seq[:, s]).float().mean()) for s in level_slices(128)]
     del m, mb
     tok = tok_preset("restok_b_128"); tok.load_state_dict(torch.load(f"{wdir}/tok.pt")); tok.eval()
@@ -132,6 +133,21 @@ with torch.inference_mode():
     res["encode_index_agreement"] = float((infob["indices"] == info32["indices"]).float().mean())
     res["encode_latent_rel_err"] = rel_err(infob["latent"], info32["latent"])
     res["decode_psnr_bf16_vs_fp32_db"] = psnr(imgb, img32)
+    from restok_nb.pretrained import available, load                       # trained models: the shipped tiny ones
+    for name in [n for n in ("digits", "photos") if n in available()]:
+        tok, har, _ = load(name)
+        cond = torch.arange(16) % har.cfg.num_classes
+        seq = har.generate(cond, cfg_scale=2.0, top_k=1, generator=g())      # float32, greedy, guided
+        logits = har(seq, cond)
+        img32 = tok.decode_tokens(seq)
+        codes32 = tok.encode(img32.clamp(0, 1))[1]["indices"]
+        har, tok = har.to(torch.bfloat16), tok.to(torch.bfloat16)
+        seq_b = har.generate(cond, cfg_scale=2.0, top_k=1, generator=g())
+        N = har.cfg.num_latent_tokens
+        res[name] = dict(teacher_forced_logits_rel_err=rel_err(har(seq, cond), logits),
+                         greedy_agreement_per_level=[float((seq_b[:, s] == seq[:, s]).float().mean()) for s in level_slices(N)],
+                         decode_psnr_bf16_vs_fp32_db=psnr(tok.decode_tokens(seq).float(), img32),
+                         encode_index_agreement=float((tok.encode(img32.clamp(0, 1))[1]["indices"] == codes32).float().mean()))
 print("REPLY " + json.dumps(res), flush=True)
 """
 
@@ -219,6 +235,8 @@ def main():
     ap.add_argument("--quiet-wait", type=float, default=60.0,
                     help="before each timed run, wait up to this many seconds for other processes to leave the CPU idle")
     ap.add_argument("--no-agreement", action="store_true", help="skip the bfloat16-vs-float32 agreement figures")
+    ap.add_argument("--only", nargs="+", default=[], metavar="WORD",
+                    help="keep the rows whose op, model or dtype is one of these words (e.g. encode decode, har)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "sampling_speed.json"))
     a = ap.parse_args()
     import torch
@@ -230,7 +248,8 @@ def main():
     try:
         save_weights(wdir)
         workers = {"old": Worker(base, "old", wdir, a.threads), "new": Worker(ROOT, "new", wdir, a.threads)}
-        for rid, row in enumerate(plan(a.quick)):
+        todo = [r for r in plan(a.quick) if not a.only or {r["op"], r["kind"], r["dtype"]} & set(a.only)]
+        for rid, row in enumerate(todo):
             req = dict(row, row=rid, seed=rid)
             runs = {side: [] for side in workers}
             errors, passes, others = {}, {}, {}
@@ -261,6 +280,11 @@ def main():
                   f"{ {k: v for k, v in out.items() if k in ('identical', 'identical_indices', 'psnr_db')} }"
                   f"{'  errors ' + str(errors) if errors else ''}", flush=True)
         for w in workers.values(): w.close()
+        for r in rows:                     # where the older code cannot run bfloat16: compare with its float32
+            if r["dtype"] == "bfloat16" and r["old_s"] is None and r["new_s"]:
+                f32 = [q for q in rows if q["dtype"] == "float32" and all(q[k] == r[k] for k in ("op", "kind", "batch", "cfg"))]
+                if f32 and f32[0]["old_s"]:
+                    r["ratio_vs_old_float32"] = round(f32[0]["old_s"] / r["new_s"], 3)
         agreement = {}
         if not a.no_agreement:
             env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(a.threads)}
@@ -291,8 +315,10 @@ def main():
     print(f"\n| op | model | dtype | batch | CFG | old s | new s | ratio | passes old/new | same result |\n" + "|---" * 10 + "|")
     for r in rows:
         same = r.get("identical", r.get("identical_indices", r.get("psnr_db", "")))
+        ratio = r["ratio"] if r["ratio"] is not None else \
+            f"old fails; {r['ratio_vs_old_float32']} vs old float32" if "ratio_vs_old_float32" in r else None
         print(f"| {r['op']} | {r['kind']} | {r['dtype']} | {r['batch']} | {r['cfg'] or ''} | {r['old_s']} | {r['new_s']} | "
-              f"{r['ratio']} | {r['passes'].get('old')}/{r['passes'].get('new')} | {same} |")
+              f"{ratio} | {r['passes'].get('old')}/{r['passes'].get('new')} | {same} |")
     print(f"wrote {a.out}")
 
 

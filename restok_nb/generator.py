@@ -20,7 +20,7 @@ from .sampling import check_sampling_args, get_cfg_schedule, guide, sample_logit
 from .restok_config import build_config, preset_config
 
 # %% auto 0
-__all__ = ['PRESETS', 'find_multiple', 'GPTConfig', 'rope_table', 'GPTAttention', 'SwiGLU', 'drop_path', 'GPTBlock',
+__all__ = ['PRESETS', 'find_multiple', 'GPTConfig', 'rope_table', 'GPTAttention', 'SwiGLU', 'drop_path', 'rms_norm', 'GPTBlock',
            'LabelEmbedder', 'SpecialTokenEmbedding', 'HARGenerator', 'generator_loss', 'SampleStep',
            'greedy_consistency', 'make_config', 'from_preset', 'config_from_dict']
 
@@ -165,6 +165,19 @@ def drop_path(x: Tensor, p: float, training: bool) -> Tensor:
     return x * keep / (1 - p)
 
 # %% ../nbs/08_generator.ipynb
+def rms_norm(norm: nn.RMSNorm, x: Tensor) -> Tensor:  # (..., D) -> (..., D)
+    "`norm(x)`; in bfloat16 inference on a CPU, one fused reduction and one product instead of PyTorch's composite."
+    if not isinstance(norm, nn.RMSNorm):
+        raise TypeError(f"rms_norm takes an nn.RMSNorm, got {type(norm).__name__}")
+    if tuple(x.shape[-1:]) != tuple(norm.normalized_shape):
+        raise ValueError(f"x's last dimension is {x.shape[-1]}, the norm normalises {tuple(norm.normalized_shape)}")
+    if x.dtype != torch.bfloat16 or x.device.type != "cpu" or torch.is_grad_enabled(): return norm(x)
+    eps = norm.eps if norm.eps is not None else torch.finfo(x.dtype).eps       # nn.RMSNorm's default
+    ms = torch.linalg.vector_norm(x, 2, dim=-1, keepdim=True, dtype=torch.float32).square() / x.shape[-1]  # (..., 1)
+    scale = torch.rsqrt(ms + eps) if norm.weight is None else torch.rsqrt(ms + eps) * norm.weight
+    return x * scale.to(x.dtype)
+
+# %% ../nbs/08_generator.ipynb
 class GPTBlock(nn.Module):
     "Pre-RMSNorm block: `x + attn(norm(x))`, then `h + ffn(norm(h))`."
     def __init__(self, cfg: GPTConfig, drop_path_p: float = 0.0):
@@ -177,8 +190,8 @@ class GPTBlock(nn.Module):
 
     def forward(self, x: Tensor, rope: Tensor, mask: Tensor | None = None,
                 kv: tuple[Tensor, Tensor] | None = None, start: int = 0) -> Tensor:  # (B, T, D)
-        h = x + drop_path(self.attention(self.attention_norm(x), rope, mask, kv, start), self.drop_path_p, self.training)
-        return h + drop_path(self.feed_forward(self.ffn_norm(h)), self.drop_path_p, self.training)
+        h = x + drop_path(self.attention(rms_norm(self.attention_norm, x), rope, mask, kv, start), self.drop_path_p, self.training)
+        return h + drop_path(self.feed_forward(rms_norm(self.ffn_norm, h)), self.drop_path_p, self.training)
 
 # %% ../nbs/08_generator.ipynb
 class LabelEmbedder(nn.Module):

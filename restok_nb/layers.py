@@ -79,7 +79,7 @@ def decoder_positions(num_latent: int, h: int, w: int) -> torch.Tensor:
     return torch.cat([line_positions(num_latent), grid_positions(h, w) + num_latent])
 
 # %% ../nbs/01_layers.ipynb
-_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> (weights' identity, packed copy)
+_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> (its weights, their versions, packed copy)
 _USE_PACKED = [True]
 
 @contextmanager
@@ -88,6 +88,10 @@ def prepacked_weights(enabled: bool = True):
     before, _USE_PACKED[0] = _USE_PACKED[0], enabled
     try: yield
     finally: _USE_PACKED[0] = before
+
+def _version(w: torch.Tensor) -> int:
+    "How often `w` was changed in place (-1 for a tensor made under `torch.inference_mode`, which keeps no count)."
+    return -1 if w.is_inference() else w._version
 
 def _packable(x: torch.Tensor, w: torch.Tensor) -> bool:
     "Whether `x @ w.T` should go through a prepacked oneDNN weight."
@@ -102,6 +106,10 @@ def packed_linear(x: torch.Tensor,  # (..., in)
                   bias: torch.Tensor | None = None,  # (out,) instead of the layer's own bias (one layer)
                  ) -> torch.Tensor | tuple[torch.Tensor, ...]:  # (..., out), or one such output per layer
     "`layer(x)` for each layer; in inference on a CPU, one product through a prepacked copy of their weights."
+    if not layers or any(not isinstance(l, nn.Linear) for l in layers):
+        raise TypeError(f"packed_linear takes one or more nn.Linear layers, got {[type(l).__name__ for l in layers]}")
+    if any(l.in_features != x.shape[-1] for l in layers):
+        raise ValueError(f"x has {x.shape[-1]} features in its last dimension, the layers take {[l.in_features for l in layers]}")
     weights = [l.weight for l in layers]
     if len(layers) == 1: bias = layers[0].bias if bias is None else bias
     elif bias is not None or any(l.bias is not None for l in layers):
@@ -109,12 +117,12 @@ def packed_linear(x: torch.Tensor,  # (..., in)
     if not _packable(x, weights[0]):
         out = [F.linear(x, w, bias) for w in weights]
         return out[0] if len(out) == 1 else tuple(out)
-    key = tuple((w.data_ptr(), w._version, w.dtype) for w in weights)
-    hit = _PACKED.get(layers[0])
-    if hit is None or hit[0] != key:                      # first use, or a weight changed: pack (again)
-        w = torch.cat(weights) if len(weights) > 1 else weights[0]
-        hit = _PACKED[layers[0]] = (key, torch.ops.mkldnn._reorder_linear_weight(w.detach(), 64))
-    out = torch.ops.mkldnn._linear_pointwise(x, hit[1], bias, "none", [], "")
+    hit = _PACKED.get(layers[0])                          # (weak references to the weights, their versions, the copy)
+    if hit is None or any(r() is not w for r, w in zip(hit[0], weights)) or hit[1] != [_version(w) for w in weights]:
+        w = torch.cat(weights) if len(weights) > 1 else weights[0]   # first use, or a weight changed: pack (again)
+        hit = _PACKED[layers[0]] = ([weakref.ref(w) for w in weights], [_version(w) for w in weights],
+                                    torch.ops.mkldnn._reorder_linear_weight(w.detach(), 64))
+    out = torch.ops.mkldnn._linear_pointwise(x, hit[2], bias, "none", [], "")
     return out if len(layers) == 1 else out.split([w.shape[0] for w in weights], dim=-1)
 
 # %% ../nbs/01_layers.ipynb

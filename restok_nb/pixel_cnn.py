@@ -88,6 +88,8 @@ class PixelEncoder(nn.Module):
 # %% ../nbs/03_pixel_cnn.ipynb
 def inference_layout(x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W)
     "`x` in channels-last memory order for inference on a CPU (oneDNN's convolutions read it as it is), else as it is."
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"expected a (B, C, H, W) feature map, got {getattr(x, 'shape', type(x).__name__)}")
     if x.device.type == "cpu" and not torch.is_grad_enabled():
         return x.contiguous(memory_format=torch.channels_last)
     return x

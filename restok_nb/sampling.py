@@ -66,6 +66,13 @@ def _race_scores(probs: Tensor, u: Tensor, rows: Tensor, cols: Tensor) -> Tensor
     "The race scores at (rows, cols), computed as `torch.multinomial` does: E = -log(1 - U) rounded to float32."
     return probs[rows, cols] / (-torch.log1p(-u[rows, cols])).float()
 
+def _check_probs(probs):
+    "A clear error unless `probs` is a 2-D floating-point tensor with at least one column."
+    if not isinstance(probs, Tensor) or not probs.is_floating_point():
+        raise TypeError(f"probabilities must be a float tensor of shape (M, V), got {type(probs).__name__} {getattr(probs, 'dtype', '')}")
+    if probs.ndim != 2 or probs.shape[1] == 0:
+        raise ValueError(f"probabilities must have shape (M, V): one row per draw, got {tuple(probs.shape)}")
+
 def _first_best(rows: Tensor, cols: Tensor, scores: Tensor, M: int) -> Tensor:  # (M,) int64
     "Per row, the column of the largest score (the first of equals), from a short list of (row, col, score)."
     n = torch.bincount(rows, minlength=M)                               # (M,) entries per row (row-major order)
@@ -79,6 +86,9 @@ def _first_best(rows: Tensor, cols: Tensor, scores: Tensor, M: int) -> Tensor:  
 def race_draw(probs: Tensor,  # (M, V) float32 probabilities, rows summing to 1
               generator: torch.Generator | None = None) -> Tensor:  # (M,) int64
     "The token of each row that `torch.multinomial(probs, 1, generator=generator)` draws, with few logarithms."
+    _check_probs(probs)
+    if probs.device.type != "cpu" or probs.dtype != torch.float32:
+        raise ValueError(f"race_draw reproduces the CPU's float32 draw; got {probs.dtype} on {probs.device} (use draw)")
     M, V = probs.shape
     gen = generator if generator is not None else torch.default_generator
     state = gen.get_state()
@@ -108,6 +118,7 @@ def _race_is_exact() -> bool:
 def draw(probs: Tensor,  # (M, V) probabilities
          generator: torch.Generator | None = None) -> Tensor:  # (M,) int64
     "One token per row, exactly as `torch.multinomial(probs, 1, generator=generator)`; on a CPU by `race_draw`."
+    _check_probs(probs)
     if probs.device.type != "cpu" or probs.dtype != torch.float32 or not _race_is_exact():
         return torch.multinomial(probs, 1, generator=generator)[:, 0]
     lo, hi = torch.aminmax(probs)
