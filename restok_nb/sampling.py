@@ -87,8 +87,9 @@ def race_draw(probs: Tensor,  # (M, V) float32 probabilities, rows summing to 1
               generator: torch.Generator | None = None) -> Tensor:  # (M,) int64
     "The token of each row that `torch.multinomial(probs, 1, generator=generator)` draws, with few logarithms."
     _check_probs(probs)
-    if probs.device.type != "cpu" or probs.dtype != torch.float32:
-        raise ValueError(f"race_draw reproduces the CPU's float32 draw; got {probs.dtype} on {probs.device} (use draw)")
+    if probs.device.type != "cpu" or probs.dtype != torch.float32 or not probs.is_contiguous():
+        raise ValueError(f"race_draw reproduces the CPU's draw from a contiguous float32 tensor; got {probs.dtype} on "
+                         f"{probs.device}{'' if probs.is_contiguous() else ', not contiguous'} (use draw)")
     M, V = probs.shape
     gen = generator if generator is not None else torch.default_generator
     state = gen.get_state()
@@ -119,12 +120,12 @@ def draw(probs: Tensor,  # (M, V) probabilities
          generator: torch.Generator | None = None) -> Tensor:  # (M,) int64
     "One token per row, exactly as `torch.multinomial(probs, 1, generator=generator)`; on a CPU by `race_draw`."
     _check_probs(probs)
-    if probs.device.type != "cpu" or probs.dtype != torch.float32 or not _race_is_exact():
-        return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    if probs.device.type != "cpu" or probs.dtype != torch.float32 or not probs.is_contiguous() or not _race_is_exact():
+        return torch.multinomial(probs, 1, generator=generator)[:, 0]      # (a strided tensor: its own draw order)
     lo, hi = torch.aminmax(probs)
     if not (lo >= 0 and hi < float("inf")):             # NaN fails both: the error torch.multinomial gives
         raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
-    return race_draw(probs.contiguous(), generator)
+    return race_draw(probs, generator)
 
 # %% ../nbs/07_sampling.ipynb
 def sample_logits(logits: Tensor,             # (B, T, V)
