@@ -79,7 +79,7 @@ def decoder_positions(num_latent: int, h: int, w: int) -> torch.Tensor:
     return torch.cat([line_positions(num_latent), grid_positions(h, w) + num_latent])
 
 # %% ../nbs/01_layers.ipynb
-_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> (its weights, their versions, packed copy)
+_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> (weights packed, their versions, packed copy)
 _USE_PACKED = [True]
 
 @contextmanager
@@ -92,6 +92,10 @@ def prepacked_weights(enabled: bool = True):
 def _version(w: torch.Tensor) -> int:
     "How often `w` was changed in place (-1 for a tensor made under `torch.inference_mode`, which keeps no count)."
     return -1 if w.is_inference() else w._version
+
+def _same_weights(held: list[torch.Tensor], weights: list[torch.Tensor]) -> bool:
+    "Whether `weights` are the tensors packed: the same memory (kept alive by `held`, so never reused), dtype, shape."
+    return all(h.data_ptr() == w.data_ptr() and h.dtype == w.dtype and h.shape == w.shape for h, w in zip(held, weights))
 
 def _packable(x: torch.Tensor, w: torch.Tensor) -> bool:
     "Whether `x @ w.T` should go through a prepacked oneDNN weight."
@@ -117,10 +121,10 @@ def packed_linear(x: torch.Tensor,  # (..., in)
     if not _packable(x, weights[0]):
         out = [F.linear(x, w, bias) for w in weights]
         return out[0] if len(out) == 1 else tuple(out)
-    hit = _PACKED.get(layers[0])                          # (weak references to the weights, their versions, the copy)
-    if hit is None or any(r() is not w for r, w in zip(hit[0], weights)) or hit[1] != [_version(w) for w in weights]:
+    hit = _PACKED.get(layers[0])                          # (the weights packed, their versions then, the copy)
+    if hit is None or not _same_weights(hit[0], weights) or hit[1] != [_version(w) for w in weights]:
         w = torch.cat(weights) if len(weights) > 1 else weights[0]   # first use, or a weight changed: pack (again)
-        hit = _PACKED[layers[0]] = ([weakref.ref(w) for w in weights], [_version(w) for w in weights],
+        hit = _PACKED[layers[0]] = ([w.detach() for w in weights], [_version(w) for w in weights],
                                     torch.ops.mkldnn._reorder_linear_weight(w.detach(), 64))
     out = torch.ops.mkldnn._linear_pointwise(x, hit[2], bias, "none", [], "")
     return out if len(layers) == 1 else out.split([w.shape[0] for w in weights], dim=-1)

@@ -82,3 +82,19 @@ def test_bad_input_to_the_fast_path_functions():
         rms_norm(nn.LayerNorm(8), torch.zeros(2, 8))
     with pytest.raises(ValueError, match="\\(B, C, H, W\\)"):
         inference_layout(torch.zeros(2, 3))
+
+
+def test_packed_weights_follow_dtype_round_trips():
+    "A model packed in float32, cast to bfloat16 and back: each dtype samples with its own weights, never stale copies."
+    model, cond = small("har"), torch.tensor([1, 2, 3])
+    sample = lambda: model.generate(cond, cfg_scale=2.0, generator=torch.Generator().manual_seed(0))
+    sample()                                                        # packs the float32 weights
+    model.to(torch.bfloat16)
+    with torch.inference_mode():
+        fast = sample()
+        with prepacked_weights(False):
+            assert torch.equal(fast, sample())
+    model.to(torch.float32)                                         # new float32 memory, bfloat16-rounded values
+    fast = sample()
+    with prepacked_weights(False):
+        assert torch.equal(fast, sample())
