@@ -115,12 +115,12 @@ res = {}
 with torch.inference_mode():
     m = gen_preset("llamagen_b_har"); m.load_state_dict(torch.load(f"{wdir}/har.pt")); m.eval()
     cond = torch.arange(4) * 250
-    g = lambda: torch.Generator().manual_seed(0)                            # bfloat16 ties: drawn, seeded
-    seq = m.generate(cond, top_k=1, generator=g())                          # float32 greedy sample
+    seeded = lambda: torch.Generator().manual_seed(0)                       # bfloat16 ties: drawn, seeded
+    seq = m.generate(cond, top_k=1, generator=seeded())                          # float32 greedy sample
     logits = m(seq, cond)
     mb = m.to(torch.bfloat16)
     res["har_teacher_forced_logits_rel_err"] = rel_err(mb(seq, cond), logits)
-    seq_b = mb.generate(cond, top_k=1, generator=g())
+    seq_b = mb.generate(cond, top_k=1, generator=seeded())
     res["har_greedy_agreement_per_level"] = [float((seq_b[:, s] == seq[:, s]).float().mean()) for s in level_slices(128)]
     del m, mb
     tok = tok_preset("restok_b_128"); tok.load_state_dict(torch.load(f"{wdir}/tok.pt")); tok.eval()
@@ -137,12 +137,12 @@ with torch.inference_mode():
     for name in [n for n in ("digits", "photos") if n in available()]:
         tok, har, _ = load(name)
         cond = torch.arange(16) % har.cfg.num_classes
-        seq = har.generate(cond, cfg_scale=2.0, top_k=1, generator=g())      # float32, greedy, guided
+        seq = har.generate(cond, cfg_scale=2.0, top_k=1, generator=seeded())      # float32, greedy, guided
         logits = har(seq, cond)
         img32 = tok.decode_tokens(seq)
         codes32 = tok.encode(img32.clamp(0, 1))[1]["indices"]
         har, tok = har.to(torch.bfloat16), tok.to(torch.bfloat16)
-        seq_b = har.generate(cond, cfg_scale=2.0, top_k=1, generator=g())
+        seq_b = har.generate(cond, cfg_scale=2.0, top_k=1, generator=seeded())
         N = har.cfg.num_latent_tokens
         res[name] = dict(teacher_forced_logits_rel_err=rel_err(har(seq, cond), logits),
                          greedy_agreement_per_level=[float((seq_b[:, s] == seq[:, s]).float().mean()) for s in level_slices(N)],
