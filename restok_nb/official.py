@@ -91,7 +91,8 @@ def value_problems(sd: Mapping[str, torch.Tensor],  # the weights
                    like: Mapping[str, torch.Tensor] | None = None,  # the model's own state dict (for the dtypes)
                   ) -> tuple[list[str], list[str]]:
     "(names of the tensors holding NaN or inf, 'name dtype (model: dtype)' for each whose dtype kind differs from `like`'s)."
-    nonfinite = [k for k, v in sd.items() if (v.is_floating_point() or v.is_complex()) and not torch.isfinite(v).all()]
+    nonfinite = [k for k, v in sd.items() if (v.is_floating_point() or v.is_complex()) and not v.is_meta   # meta: no values
+                 and not torch.isfinite(v).all()]
     kinds = [f"{k} {v.dtype} (model: {like[k].dtype})" for k, v in sd.items()
              if like is not None and k in like and dtype_kind(v.dtype) != dtype_kind(like[k].dtype)]
     return nonfinite, kinds
