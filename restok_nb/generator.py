@@ -14,13 +14,13 @@ from fastcore.basics import patch
 from torch import Tensor, nn
 
 from .levels import check_num_tokens, is_power_of_two, prefix_lengths
-from .layers import apply_rope
+from .layers import apply_rope, packed_linear
 from .har import har_passes, har_layout, har_mask, num_queries, token_level
 from .sampling import check_sampling_args, get_cfg_schedule, guide, sample_logits
 from .restok_config import build_config, preset_config
 
 # %% auto 0
-__all__ = ['PRESETS', 'find_multiple', 'GPTConfig', 'rope_table', 'GPTAttention', 'SwiGLU', 'drop_path', 'GPTBlock',
+__all__ = ['PRESETS', 'find_multiple', 'GPTConfig', 'rope_table', 'GPTAttention', 'SwiGLU', 'drop_path', 'rms_norm', 'GPTBlock',
            'LabelEmbedder', 'SpecialTokenEmbedding', 'HARGenerator', 'generator_loss', 'SampleStep',
            'greedy_consistency', 'make_config', 'from_preset', 'config_from_dict']
 
@@ -132,10 +132,9 @@ def forward(self: GPTAttention, x: Tensor,         # (B, T, D)
            ) -> Tensor:                            # (B, T, D)
     B, T, D = x.shape
     H, Hkv, hd = self.n_head, self.n_kv_head, self.head_dim
-    q, k, v = self.wqkv(x).split([H * hd, Hkv * hd, Hkv * hd], dim=-1)
-    q = apply_rope(q.view(B, T, H, hd).transpose(1, 2), rope)     # (B, H, T, hd)
-    k = apply_rope(k.view(B, T, Hkv, hd).transpose(1, 2), rope)   # (B, Hkv, T, hd)
-    v = v.view(B, T, Hkv, hd).transpose(1, 2)                     # (B, Hkv, T, hd)
+    qkv = packed_linear(x, self.wqkv).view(B, T, H + 2 * Hkv, hd).transpose(1, 2)  # (B, H + 2Hkv, T, hd)
+    qk = apply_rope(qkv[:, :H + Hkv], rope)                       # queries and keys rotated in one go
+    q, k, v = qk[:, :H], qk[:, H:], qkv[:, H + Hkv:]              # (B, H, T, hd), 2 x (B, Hkv, T, hd)
     if kv is not None:
         k_cache, v_cache = kv
         k_cache[:, :, start:start + T] = k
@@ -143,7 +142,7 @@ def forward(self: GPTAttention, x: Tensor,         # (B, T, D)
         k, v = k_cache[:, :, :start + T], v_cache[:, :, :start + T]  # (B, Hkv, S, hd)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=Hkv != H,
                                          dropout_p=self.attn_dropout_p if self.training else 0.0)  # (B, H, T, hd)
-    return self.resid_dropout(self.wo(out.transpose(1, 2).reshape(B, T, D)))
+    return self.resid_dropout(packed_linear(out.transpose(1, 2).reshape(B, T, D), self.wo))
 
 # %% ../nbs/08_generator.ipynb
 class SwiGLU(nn.Module):
@@ -156,13 +155,27 @@ class SwiGLU(nn.Module):
         self.ffn_dropout = nn.Dropout(cfg.ffn_dropout_p)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, T, D) -> (B, T, D)
-        return self.ffn_dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+        gate, up = packed_linear(x, self.w1, self.w3)        # w1 x, w3 x (one product in inference on a CPU)
+        return self.ffn_dropout(packed_linear(F.silu(gate) * up, self.w2))
 
 def drop_path(x: Tensor, p: float, training: bool) -> Tensor:
     "Stochastic depth: drop the whole residual branch of a sample with probability `p` (training only)."
     if p == 0.0 or not training: return x
     keep = x.new_empty(x.shape[0], *[1] * (x.ndim - 1)).bernoulli_(1 - p)  # (B, 1, 1)
     return x * keep / (1 - p)
+
+# %% ../nbs/08_generator.ipynb
+def rms_norm(norm: nn.RMSNorm, x: Tensor) -> Tensor:  # (..., D) -> (..., D)
+    "`norm(x)`; in bfloat16 inference on a CPU, one fused reduction and one product instead of PyTorch's composite."
+    if not isinstance(norm, nn.RMSNorm):
+        raise TypeError(f"rms_norm takes an nn.RMSNorm, got {type(norm).__name__}")
+    if tuple(x.shape[-1:]) != tuple(norm.normalized_shape):
+        raise ValueError(f"x's last dimension is {x.shape[-1]}, the norm normalises {tuple(norm.normalized_shape)}")
+    if x.dtype != torch.bfloat16 or x.device.type != "cpu" or torch.is_grad_enabled(): return norm(x)
+    eps = norm.eps if norm.eps is not None else torch.finfo(x.dtype).eps       # nn.RMSNorm's default
+    ms = torch.linalg.vector_norm(x, 2, dim=-1, keepdim=True, dtype=torch.float32).square() / x.shape[-1]  # (..., 1)
+    scale = torch.rsqrt(ms + eps) if norm.weight is None else torch.rsqrt(ms + eps) * norm.weight
+    return x * scale.to(x.dtype)
 
 # %% ../nbs/08_generator.ipynb
 class GPTBlock(nn.Module):
@@ -177,8 +190,8 @@ class GPTBlock(nn.Module):
 
     def forward(self, x: Tensor, rope: Tensor, mask: Tensor | None = None,
                 kv: tuple[Tensor, Tensor] | None = None, start: int = 0) -> Tensor:  # (B, T, D)
-        h = x + drop_path(self.attention(self.attention_norm(x), rope, mask, kv, start), self.drop_path_p, self.training)
-        return h + drop_path(self.feed_forward(self.ffn_norm(h)), self.drop_path_p, self.training)
+        h = x + drop_path(self.attention(rms_norm(self.attention_norm, x), rope, mask, kv, start), self.drop_path_p, self.training)
+        return h + drop_path(self.feed_forward(rms_norm(self.ffn_norm, h)), self.drop_path_p, self.training)
 
 # %% ../nbs/08_generator.ipynb
 class LabelEmbedder(nn.Module):
@@ -295,7 +308,7 @@ def _forward_window(self: HARGenerator, idx: Tensor,  # (B, >= start) token ids 
     rope = rope[start:end]                                                     # (T, hd/2, 2)
     for i, layer in enumerate(self.layers):
         h = layer(h, rope, mask, None if kv is None else kv[i], start)
-    return self.output(self.norm(h)).float()
+    return packed_linear(self.norm(h), self.output).float()
 
 # %% ../nbs/08_generator.ipynb
 @patch

@@ -4,6 +4,8 @@
 
 # %% ../nbs/01_layers.ipynb 2
 from __future__ import annotations
+import weakref
+from contextlib import contextmanager
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -11,7 +13,8 @@ from fastcore.basics import patch
 
 # %% auto 0
 __all__ = ['rope_angles', 'rope_2d', 'apply_rope', 'grid_positions', 'line_positions', 'encoder_positions', 'decoder_positions',
-           'Attention', 'Mlp', 'TransformerBlock', 'resample_tokens', 'merge_coarse', 'ResidualMergingBlock']
+           'prepacked_weights', 'packed_linear', 'Attention', 'Mlp', 'TransformerBlock', 'resample_tokens',
+           'merge_coarse', 'ResidualMergingBlock']
 
 # %% ../nbs/01_layers.ipynb
 def rope_angles(pos: torch.Tensor,  # (L,) positions along one axis
@@ -34,16 +37,20 @@ def rope_2d(pos: torch.Tensor,  # (L, 2) (row, col) position of each token
     return torch.stack([ang.cos(), ang.sin()], dim=-1).float()
 
 # %% ../nbs/01_layers.ipynb
+def _as_complex(x: torch.Tensor) -> torch.Tensor:  # (..., D) float32 -> (..., D/2) complex64
+    "Channel pairs (2j, 2j+1) as complex numbers: a view where the strides allow it, else a copy."
+    pairs = x.unflatten(-1, (-1, 2))
+    try:
+        return torch.view_as_complex(pairs)
+    except RuntimeError:                                # a view whose strides or offset are odd
+        return torch.view_as_complex(pairs.contiguous())
+
 def apply_rope(x: torch.Tensor,  # (B, H, L, D) queries or keys
                freqs: torch.Tensor,  # (L, D/2, 2) from `rope_2d`
               ) -> torch.Tensor:  # (B, H, L, D)
-    "Rotate each channel pair (2j, 2j+1) of `x` by its angle; computed in float32."
-    xf = x.float().unflatten(-1, (-1, 2))           # (B, H, L, D/2, 2): pair j = channels (2j, 2j+1)
-    x0, x1 = xf[..., 0], xf[..., 1]                 # x_2j, x_2j+1, each (B, H, L, D/2)
-    cos, sin = freqs[..., 0], freqs[..., 1]         # cos θ_j, sin θ_j, each (L, D/2)
-    out = torch.stack([x0 * cos - x1 * sin,         # x'_2j   = x_2j cos θ_j − x_2j+1 sin θ_j
-                       x0 * sin + x1 * cos], dim=-1)  # x'_2j+1 = x_2j sin θ_j + x_2j+1 cos θ_j
-    return out.flatten(-2).type_as(x)               # (B, H, L, D)
+    "Rotate each channel pair (2j, 2j+1) of `x` by its angle, as one complex product in float32."
+    z = _as_complex(x.float()) * _as_complex(freqs.float().flatten(-2))   # z_j e^{iθ_j}, (B, H, L, D/2)
+    return torch.view_as_real(z).flatten(-2).type_as(x)                   # (B, H, L, D)
 
 # %% ../nbs/01_layers.ipynb
 def grid_positions(h: int, w: int) -> torch.Tensor:
@@ -72,6 +79,57 @@ def decoder_positions(num_latent: int, h: int, w: int) -> torch.Tensor:
     return torch.cat([line_positions(num_latent), grid_positions(h, w) + num_latent])
 
 # %% ../nbs/01_layers.ipynb
+_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> (weights packed, their versions, packed copy)
+_USE_PACKED = [True]
+
+@contextmanager
+def prepacked_weights(enabled: bool = True):
+    "Within the block, `packed_linear` uses prepacked weights (`enabled=False`: plain `F.linear`, to compare)."
+    before, _USE_PACKED[0] = _USE_PACKED[0], enabled
+    try: yield
+    finally: _USE_PACKED[0] = before
+
+def _version(w: torch.Tensor) -> int:
+    "How often `w` was changed in place (-1 for a tensor made under `torch.inference_mode`, which keeps no count)."
+    return -1 if w.is_inference() else w._version
+
+def _same_weights(held: list[torch.Tensor], weights: list[torch.Tensor]) -> bool:
+    "Whether `weights` are the tensors packed: the same memory (kept alive by `held`, so never reused), dtype, shape."
+    return all(h.data_ptr() == w.data_ptr() and h.dtype == w.dtype and h.shape == w.shape for h, w in zip(held, weights))
+
+def _packable(x: torch.Tensor, w: torch.Tensor) -> bool:
+    "Whether `x @ w.T` should go through a prepacked oneDNN weight."
+    if not _USE_PACKED[0] or torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != w.dtype: return False
+    if x.dtype == torch.bfloat16: return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    rows = x.numel() // x.shape[-1]
+    return x.dtype == torch.float32 and 3 <= rows <= 256 and torch.backends.mkldnn.is_available()
+
+# %% ../nbs/01_layers.ipynb
+def packed_linear(x: torch.Tensor,  # (..., in)
+                  *layers: nn.Linear,  # one layer, or several read side by side as one product
+                  bias: torch.Tensor | None = None,  # (out,) instead of the layer's own bias (one layer)
+                 ) -> torch.Tensor | tuple[torch.Tensor, ...]:  # (..., out), or one such output per layer
+    "`layer(x)` for each layer; in inference on a CPU, one product through a prepacked copy of their weights."
+    if not layers or any(not isinstance(l, nn.Linear) for l in layers):
+        raise TypeError(f"packed_linear takes one or more nn.Linear layers, got {[type(l).__name__ for l in layers]}")
+    if any(l.in_features != x.shape[-1] for l in layers):
+        raise ValueError(f"x has {x.shape[-1]} features in its last dimension, the layers take {[l.in_features for l in layers]}")
+    weights = [l.weight for l in layers]
+    if len(layers) == 1: bias = layers[0].bias if bias is None else bias
+    elif bias is not None or any(l.bias is not None for l in layers):
+        raise ValueError("packed_linear runs several layers side by side only without biases")
+    if not _packable(x, weights[0]):
+        out = [F.linear(x, w, bias) for w in weights]
+        return out[0] if len(out) == 1 else tuple(out)
+    hit = _PACKED.get(layers[0])                          # (the weights packed, their versions then, the copy)
+    if hit is None or not _same_weights(hit[0], weights) or hit[1] != [_version(w) for w in weights]:
+        w = torch.cat(weights) if len(weights) > 1 else weights[0]   # first use, or a weight changed: pack (again)
+        hit = _PACKED[layers[0]] = ([w.detach() for w in weights], [_version(w) for w in weights],
+                                    torch.ops.mkldnn._reorder_linear_weight(w.detach(), 64))
+    out = torch.ops.mkldnn._linear_pointwise(x, hit[2], bias, "none", [], "")
+    return out if len(layers) == 1 else out.split([w.shape[0] for w in weights], dim=-1)
+
+# %% ../nbs/01_layers.ipynb
 class Attention(nn.Module):
     "Multi-head self-attention with q/v biases, qk LayerNorm and 2-D RoPE."
     def __init__(self, dim: int, num_heads: int, norm_eps: float = 1e-5):
@@ -95,7 +153,7 @@ def forward(self: Attention, x: torch.Tensor,  # (B, L, C)
     "Self-attention over the sequence, with an optional additive `mask` and RoPE table `rope`."
     B, L, C = x.shape
     bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
-    qkv = F.linear(x, self.qkv.weight, bias).view(B, L, 3, self.num_heads, self.head_dim)
+    qkv = packed_linear(x, self.qkv, bias=bias).view(B, L, 3, self.num_heads, self.head_dim)
     q, k, v = qkv.permute(2, 0, 3, 1, 4)               # each (B, H, L, D)
     q, k = self.q_norm(q), self.k_norm(k)
     if rope is not None:
@@ -103,7 +161,7 @@ def forward(self: Attention, x: torch.Tensor,  # (B, L, C)
     if mask is not None:
         mask = mask.to(q.dtype)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, L, D)
-    return self.proj(out.transpose(1, 2).reshape(B, L, C))
+    return packed_linear(out.transpose(1, 2).reshape(B, L, C), self.proj)
 
 # %% ../nbs/01_layers.ipynb
 class Mlp(nn.Module):
@@ -114,7 +172,7 @@ class Mlp(nn.Module):
 
     def forward(self, x):
         "fc2(GELU(fc1(x)))."
-        return self.fc2(self.act(self.fc1(x)))
+        return packed_linear(self.act(packed_linear(x, self.fc1)), self.fc2)
 
 # %% ../nbs/01_layers.ipynb
 class TransformerBlock(nn.Module):

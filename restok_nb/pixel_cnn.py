@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 # %% auto 0
-__all__ = ['same_pad', 'Conv2dSame', 'group_norm', 'ResnetBlock', 'ResStage', 'PixelEncoder', 'PixelDecoder']
+__all__ = ['same_pad', 'Conv2dSame', 'group_norm', 'ResnetBlock', 'ResStage', 'PixelEncoder', 'inference_layout', 'PixelDecoder']
 
 # %% ../nbs/03_pixel_cnn.ipynb
 def same_pad(i: int, k: int, s: int = 1, d: int = 1) -> tuple[int, int]:
@@ -26,9 +26,9 @@ class Conv2dSame(nn.Conv2d):
         "Pad `x` to 'same' size for this kernel, stride and dilation, then convolve."
         ph = same_pad(x.shape[-2], self.kernel_size[0], self.stride[0], self.dilation[0])
         pw = same_pad(x.shape[-1], self.kernel_size[1], self.stride[1], self.dilation[1])
-        if any(ph + pw):
-            x = F.pad(x, [pw[0], pw[1], ph[0], ph[1]])
-        return super().forward(x)
+        if ph[0] == ph[1] and pw[0] == pw[1]:          # symmetric: the convolution pads by itself
+            return F.conv2d(x, self.weight, self.bias, self.stride, (ph[0], pw[0]), self.dilation, self.groups)
+        return super().forward(F.pad(x, [pw[0], pw[1], ph[0], ph[1]]))
 
 # %% ../nbs/03_pixel_cnn.ipynb
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -86,16 +86,25 @@ class PixelEncoder(nn.Module):
         self.conv_out = Conv2dSame(chans[-1], z_channels, 1)
 
 # %% ../nbs/03_pixel_cnn.ipynb
+def inference_layout(x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W)
+    "`x` in channels-last memory order for inference on a CPU (oneDNN's convolutions read it as it is), else as it is."
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"expected a (B, C, H, W) feature map, got {getattr(x, 'shape', type(x).__name__)}")
+    if x.device.type == "cpu" and not torch.is_grad_enabled():
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+# %% ../nbs/03_pixel_cnn.ipynb
 @patch
 def forward(self: PixelEncoder, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, z_channels, H/f, W/f)
-    x = self.conv_in(x)
+    x = self.conv_in(inference_layout(x))
     for i, stage in enumerate(self.down):
         x = stage(x)
         if i < len(self.down) - 1:
             x = F.avg_pool2d(x, kernel_size=2, stride=2)
     for blk in self.mid:
         x = blk(x)
-    return self.conv_out(F.silu(self.norm_out(x)))
+    return self.conv_out(F.silu(self.norm_out(x))).contiguous()
 
 # %% ../nbs/03_pixel_cnn.ipynb
 class PixelDecoder(nn.Module):
@@ -115,9 +124,9 @@ class PixelDecoder(nn.Module):
 # %% ../nbs/03_pixel_cnn.ipynb
 @patch
 def forward(self: PixelDecoder, x: torch.Tensor) -> torch.Tensor:  # (B, z_channels, h, w) -> (B, 3, h·f, w·f)
-    x = self.conv_in(x)
+    x = self.conv_in(inference_layout(x))
     for blk in self.mid:
         x = blk(x)
     for stage in reversed(self.up):       # coarsest level first
         x = stage(x)
-    return self.conv_out(F.silu(self.norm_out(x)))
+    return self.conv_out(F.silu(self.norm_out(x))).contiguous()

@@ -59,8 +59,8 @@ def lookup(self: VectorQuantizer, indices: torch.Tensor) -> torch.Tensor:  # (..
 @patch
 def _distances(self: VectorQuantizer, flat: torch.Tensor,  # (M, C) normalised vectors
               ) -> torch.Tensor:  # (M, K)
-    codes = self._norm(self.embedding.weight.clone())         # (K, C); a copy: clustering VQ moves codes in place
-                                                              # before the entropy loss's backward reads them
+    codes = self._norm(self.embedding.weight.float().clone())  # (K, C) float32 like `flat`; a copy: clustering VQ
+                                                              # moves codes in place before the entropy loss's backward reads them
     return flat.pow(2).sum(1, keepdim=True) + codes.pow(2).sum(1) - 2 * flat @ codes.T
 
 # %% ../nbs/02_quantizer.ipynb

@@ -12,7 +12,7 @@ from torch import Tensor
 
 # %% auto 0
 __all__ = ['CFG_SCHEDULES', 'guide', 'constant_schedule', 'linear_schedule', 'cosine_schedule', 'step_schedule',
-           'get_cfg_schedule', 'check_sampling_args', 'filter_logits', 'sample_logits']
+           'get_cfg_schedule', 'check_sampling_args', 'filter_logits', 'race_draw', 'draw', 'sample_logits']
 
 # %% ../nbs/07_sampling.ipynb
 def guide(cond_logits: Tensor, uncond_logits: Tensor, scale: float) -> Tensor:  # two (B, T, V) -> (B, T, V)
@@ -62,10 +62,78 @@ def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
     return logits
 
 # %% ../nbs/07_sampling.ipynb
+def _race_scores(probs: Tensor, u: Tensor, rows: Tensor, cols: Tensor) -> Tensor:  # (K,) the scores p / E there
+    "The race scores at (rows, cols), computed as `torch.multinomial` does: E = -log(1 - U) rounded to float32."
+    return probs[rows, cols] / (-torch.log1p(-u[rows, cols])).float()
+
+def _check_probs(probs):
+    "A clear error unless `probs` is a 2-D floating-point tensor with at least one column."
+    if not isinstance(probs, Tensor) or not probs.is_floating_point():
+        raise TypeError(f"probabilities must be a float tensor of shape (M, V), got {type(probs).__name__} {getattr(probs, 'dtype', '')}")
+    if probs.ndim != 2 or probs.shape[1] == 0:
+        raise ValueError(f"probabilities must have shape (M, V): one row per draw, got {tuple(probs.shape)}")
+
+def _first_best(rows: Tensor, cols: Tensor, scores: Tensor, M: int) -> Tensor:  # (M,) int64
+    "Per row, the column of the largest score (the first of equals), from a short list of (row, col, score)."
+    n = torch.bincount(rows, minlength=M)                               # (M,) entries per row (row-major order)
+    slot = torch.arange(len(rows), device=rows.device) - (n.cumsum(0) - n)[rows]  # place within its row
+    table = scores.new_full((M, int(n.max())), float("-inf"))
+    table[rows, slot] = scores
+    col = cols.new_zeros(M, table.shape[1])
+    col[rows, slot] = cols
+    return col.gather(1, table.argmax(-1, keepdim=True))[:, 0]         # argmax: the first of equals
+
+def race_draw(probs: Tensor,  # (M, V) float32 probabilities, rows summing to 1
+              generator: torch.Generator | None = None) -> Tensor:  # (M,) int64
+    "The token of each row that `torch.multinomial(probs, 1, generator=generator)` draws, with few logarithms."
+    _check_probs(probs)
+    if probs.device.type != "cpu" or probs.dtype != torch.float32 or not probs.is_contiguous():
+        raise ValueError(f"race_draw reproduces the CPU's draw from a contiguous float32 tensor; got {probs.dtype} on "
+                         f"{probs.device}{'' if probs.is_contiguous() else ', not contiguous'} (use draw)")
+    M, V = probs.shape
+    gen = generator if generator is not None else torch.default_generator
+    state = gen.get_state()
+    u = torch.rand(M, V, dtype=torch.float64, generator=gen)          # the race's uniforms, in the race's order
+    bound = torch.div(probs, u.float())                 # >= p / E, as E = -log(1 - U) >= U (float32: within 3e-7)
+    top, at = bound.max(-1, keepdim=True)               # (M, 1) the best-bounded token of each row
+    if top.isnan().any():                               # p = U = 0 somewhere (odds 2^-53 a token): torch's own way
+        gen.set_state(state)
+        return torch.multinomial(probs, 1, generator=gen)[:, 0]
+    best = _race_scores(probs, u, torch.arange(M)[:, None], at)         # (M, 1) a score each row's winner reaches
+    rows, cols = (bound >= best / (1 + 1e-6)).nonzero(as_tuple=True)    # every token that can win
+    return _first_best(rows, cols, _race_scores(probs, u, rows, cols), M)
+
+# %% ../nbs/07_sampling.ipynb
+_RACE_EXACT: list[bool] = []                            # whether race_draw reproduces torch.multinomial here
+
+def _race_is_exact() -> bool:
+    "Whether `race_draw` gives `torch.multinomial`'s tokens and generator state on this PyTorch (checked once)."
+    if not _RACE_EXACT:
+        probs = torch.randn(64, 300, generator=torch.Generator().manual_seed(0)).mul(3).softmax(-1)
+        probs[:8, 100:] = 0                             # rows with impossible tokens, as top-k leaves them
+        g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+        same = torch.equal(torch.multinomial(probs, 1, generator=g1)[:, 0], race_draw(probs, g2))
+        _RACE_EXACT.append(same and torch.equal(g1.get_state(), g2.get_state()))
+    return _RACE_EXACT[0]
+
+def draw(probs: Tensor,  # (M, V) probabilities
+         generator: torch.Generator | None = None) -> Tensor:  # (M,) int64
+    "One token per row, exactly as `torch.multinomial(probs, 1, generator=generator)`; on a CPU by `race_draw`."
+    _check_probs(probs)
+    if probs.device.type != "cpu" or probs.dtype != torch.float32 or not probs.is_contiguous() or not _race_is_exact():
+        return torch.multinomial(probs, 1, generator=generator)[:, 0]      # (a strided tensor: its own draw order)
+    lo, hi = torch.aminmax(probs)
+    if not (lo >= 0 and hi < float("inf")):             # NaN fails both: the error torch.multinomial gives
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    return race_draw(probs, generator)
+
+# %% ../nbs/07_sampling.ipynb
 def sample_logits(logits: Tensor,             # (B, T, V)
                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                   generator: torch.Generator | None = None) -> Tensor:  # (B, T) int64
     "Draw one token per position from filtered, temperature-scaled logits."
     B, T, V = logits.shape
-    flat = filter_logits(logits.reshape(B * T, V).float() / temperature, top_k, top_p)  # (B*T, V)
-    return torch.multinomial(flat.softmax(-1), 1, generator=generator).view(B, T)
+    flat = logits.reshape(B * T, V).float()
+    if temperature != 1.0: flat = flat / temperature
+    flat = filter_logits(flat, top_k, top_p)                                   # (B*T, V)
+    return draw(flat.softmax(-1), generator).view(B, T)

@@ -303,7 +303,7 @@ def encode(self: ResTok, x: torch.Tensor,  # (B, 3, H, W) images in [0, 1]
           ) -> tuple[torch.Tensor, dict]:  # z_q (B, N, token_size), info dict
     "Images -> quantized tokens `z_q` and `info` (`indices`, `latent`, quantizer losses, image tokens)."
     _check_images(x, self.config.image_size)
-    x = (x - self.imnet_mean) / self.imnet_std
+    x = (x.to(self.imnet_mean.dtype) - self.imnet_mean) / self.imnet_std
     latent, extras = self.encoder(self.pixel_encoder(x), getattr(self, "latent_tokens", None))
     z_q, info = self.quantize(latent)
     return z_q, dict(info, latent=latent, **extras)
@@ -321,9 +321,9 @@ def decode(self: ResTok, z_q: torch.Tensor,  # (B, N, token_size) quantized toke
     if z_q.dim() != 3 or tuple(z_q.shape[1:]) != (cfg.num_latent_tokens, cfg.token_size):
         raise ValueError(f"z_q must have shape (B, {cfg.num_latent_tokens}, {cfg.token_size}), got {tuple(z_q.shape)}")
     k = _check_prefix(cfg.num_latent_tokens if num_tokens is None else num_tokens, self.prefixes, z_q.shape[0], z_q.device)
-    feat, _ = self.decoder(z_q, k)
-    with torch.autocast(device_type=feat.device.type, enabled=False):   # the pixel decoder runs in float32
-        return self.pixel_decoder(feat.float())
+    feat, _ = self.decoder(z_q.to(self.decoder.ln_pre.weight.dtype), k)
+    with torch.autocast(device_type=feat.device.type, enabled=False):   # the pixel decoder runs in its own dtype
+        return self.pixel_decoder(feat.to(self.pixel_decoder.conv_in.weight.dtype)).float()
 
 # %% ../nbs/05_tokenizer.ipynb
 @patch

@@ -345,7 +345,7 @@ def restart(self: LevelSampler):
     self.rng = torch.Generator(device=self.device).manual_seed(int(self.values["seed"]))
     self.tokens = torch.zeros(self.num_samples, 0, dtype=torch.long)   # (B, P) sampled so far, P a level's end
     self.images: dict[int, torch.Tensor] = {}                          # prefix -> (B, 3, H, W) decoded
-    self.passes, self.times = 0, {}                                     # forward passes run; prefix -> (sample s, decode s)
+    self.passes, self.times = 0, {}                                     # passes done; prefix -> (sample s, decode s, passes run)
     self._steps = None                                                  # the live `sample_levels` iterator
     self.update()
 
@@ -387,13 +387,18 @@ def next_level(self: LevelSampler):
     if self._steps is None:
         prefix = self.tokens if self.tokens.shape[1] else None
         self._steps = self.generator.sample_levels(self.cond, generator=self.rng, prefix=prefix, **self.settings)
+    ran = []                                                            # every forward pass ends in the final norm
+    hook = self.generator.norm.register_forward_hook(lambda *_: ran.append(1))
     t0 = time.perf_counter()
-    for step in self._steps:
-        if step.level_done: break
+    try:
+        for step in self._steps:
+            if step.level_done: break
+    finally:
+        hook.remove()
     t1 = time.perf_counter()
     self.tokens, self.passes = step.tokens.cpu(), step.step + 1
     self.images[step.end] = _decode_prefix(self.tokenizer, self.tokens)
-    self.times[step.end] = (t1 - t0, time.perf_counter() - t1)
+    self.times[step.end] = (t1 - t0, time.perf_counter() - t1, len(ran))
     self.update()
 
 # %% ../nbs/21_widgets.ipynb
@@ -420,9 +425,10 @@ def title(self: LevelSampler) -> str:
     k, n = self.tokens.shape[1], self.generator.num_forward_passes
     where = "nothing sampled yet" if k == 0 else \
             f"level {self.tokenizer.prefixes.index(k)} done ({k} of {self.tokenizer.num_tokens} tokens)"
-    sample_s, decode_s = (sum(t[i] for t in self.times.values()) for i in (0, 1))
+    sample_s, decode_s, ran = (sum(t[i] for t in self.times.values()) for i in (0, 1, 2))
     return (f"class {self.class_names[self.values['class']]}: {where}, forward passes {self.passes}/{n}; "
-            f"sampling {1e3 * sample_s:.0f} ms, decoding {1e3 * decode_s:.0f} ms")
+            f"sampling {1e3 * sample_s:.0f} ms ({ran} passes run, {1e3 * sample_s / max(ran, 1):.1f} ms each), "
+            f"decoding {1e3 * decode_s:.0f} ms")
 
 @patch
 def draw(self: LevelSampler):
@@ -433,9 +439,11 @@ def draw(self: LevelSampler):
             show_image(ax, self.images[k][b] if k in self.images else torch.full((3, H, H), 0.92),
                    (f"{k} token" + "s" * (k > 1)) if b == 0 else "")
     self.fig.suptitle(self.title)
-    rows = "".join(f"<tr><td>{k}</td><td>{1e3 * s:.1f}</td><td>{1e3 * d:.1f}</td></tr>" for k, (s, d) in sorted(self.times.items()))
+    rows = "".join(f"<tr><td>{k}</td><td>{r}</td><td>{1e3 * s:.1f}</td><td>{1e3 * s / max(r, 1):.1f}</td><td>{1e3 * d:.1f}</td></tr>"
+                   for k, (s, d, r) in sorted(self.times.items()))
     self.text = (f"<b>{html.escape(self.title)}</b><br>seed {self.values['seed']}, {self.settings}"
-                 f"<table style='font-size:11px'><tr><th>tokens</th><th>sampling ms</th><th>decoding ms</th></tr>{rows}</table>")
+                 f"<table style='font-size:11px'><tr><th>tokens</th><th>passes run</th><th>sampling ms</th>"
+                 f"<th>ms a pass</th><th>decoding ms</th></tr>{rows}</table>")
 
 # %% ../nbs/21_widgets.ipynb
 def level_sampler(tokenizer: ResTok,  # decodes the tokens after every level
