@@ -97,12 +97,16 @@ def _same_weights(held: list[torch.Tensor], weights: list[torch.Tensor]) -> bool
     "Whether `weights` are the tensors packed: the same memory (kept alive by `held`, so never reused), dtype, shape."
     return all(h.data_ptr() == w.data_ptr() and h.dtype == w.dtype and h.shape == w.shape for h, w in zip(held, weights))
 
+_CPU_KERNELS: dict[str, bool] = {}       # what this PyTorch's oneDNN can run, asked once (each question costs a call)
+
 def _packable(x: torch.Tensor, w: torch.Tensor) -> bool:
     "Whether `x @ w.T` should go through a prepacked oneDNN weight."
-    if not _USE_PACKED[0] or torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != w.dtype: return False
-    if x.dtype == torch.bfloat16: return torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    rows = x.numel() // x.shape[-1]
-    return x.dtype == torch.float32 and 3 <= rows <= 256 and torch.backends.mkldnn.is_available()
+    if not _USE_PACKED[0] or x.dtype != w.dtype or x.device.type != "cpu" or torch.is_grad_enabled(): return False
+    if not _CPU_KERNELS:
+        onednn = torch.backends.mkldnn.is_available()
+        _CPU_KERNELS.update(float32=onednn, bfloat16=onednn and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if x.dtype == torch.bfloat16: return _CPU_KERNELS["bfloat16"]
+    return x.dtype == torch.float32 and _CPU_KERNELS["float32"] and 3 <= x.numel() // x.shape[-1] <= 256
 
 # %% ../nbs/01_layers.ipynb
 def packed_linear(x: torch.Tensor,  # (..., in)
@@ -110,17 +114,23 @@ def packed_linear(x: torch.Tensor,  # (..., in)
                   bias: torch.Tensor | None = None,  # (out,) instead of the layer's own bias (one layer)
                  ) -> torch.Tensor | tuple[torch.Tensor, ...]:  # (..., out), or one such output per layer
     "`layer(x)` for each layer; in inference on a CPU, one product through a prepacked copy of their weights."
-    if not layers or any(not isinstance(l, nn.Linear) for l in layers):
-        raise TypeError(f"packed_linear takes one or more nn.Linear layers, got {[type(l).__name__ for l in layers]}")
-    if any(l.in_features != x.shape[-1] for l in layers):
-        raise ValueError(f"x has {x.shape[-1]} features in its last dimension, the layers take {[l.in_features for l in layers]}")
-    weights = [l.weight for l in layers]
-    if len(layers) == 1: bias = layers[0].bias if bias is None else bias
-    elif bias is not None or any(l.bias is not None for l in layers):
-        raise ValueError("packed_linear runs several layers side by side only without biases")
-    if not _packable(x, weights[0]):
-        out = [F.linear(x, w, bias) for w in weights]
-        return out[0] if len(out) == 1 else tuple(out)
+    # Called ~50 times a forward pass: the checks are plain loops (a vanilla AR sample at GPT-B makes 6144 calls)
+    if not layers: raise TypeError("packed_linear takes one or more nn.Linear layers, got none")
+    for l in layers:
+        if not isinstance(l, nn.Linear):
+            raise TypeError(f"packed_linear takes one or more nn.Linear layers, got {[type(l).__name__ for l in layers]}")
+        if l.in_features != x.shape[-1]:
+            raise ValueError(f"x has {x.shape[-1]} features in its last dimension, the layers take {[l.in_features for l in layers]}")
+    if len(layers) == 1:
+        w = layers[0].weight
+        if bias is None: bias = layers[0].bias
+        if not _packable(x, w): return F.linear(x, w, bias)
+        weights = [w]
+    else:
+        if bias is not None or any(l.bias is not None for l in layers):
+            raise ValueError("packed_linear runs several layers side by side only without biases")
+        weights = [l.weight for l in layers]
+        if not _packable(x, weights[0]): return tuple(F.linear(x, w) for w in weights)
     hit = _PACKED.get(layers[0])                          # (the weights packed, their versions then, the copy)
     if hit is None or not _same_weights(hit[0], weights) or hit[1] != [_version(w) for w in weights]:
         w = torch.cat(weights) if len(weights) > 1 else weights[0]   # first use, or a weight changed: pack (again)
