@@ -83,11 +83,15 @@ def _first_best(rows: Tensor, cols: Tensor, scores: Tensor, M: int) -> Tensor:  
     col[rows, slot] = cols
     return col.gather(1, table.argmax(-1, keepdim=True))[:, 0]         # argmax: the first of equals
 
+def _cpu_float32(probs: Tensor) -> bool:
+    "Whether `probs` is a contiguous float32 CPU tensor: the only kind whose draw order `race_draw` reproduces."
+    return probs.device.type == "cpu" and probs.dtype == torch.float32 and probs.is_contiguous()
+
 def race_draw(probs: Tensor,  # (M, V) float32 probabilities, rows summing to 1
               generator: torch.Generator | None = None) -> Tensor:  # (M,) int64
     "The token of each row that `torch.multinomial(probs, 1, generator=generator)` draws, with few logarithms."
     _check_probs(probs)
-    if probs.device.type != "cpu" or probs.dtype != torch.float32 or not probs.is_contiguous():
+    if not _cpu_float32(probs):
         raise ValueError(f"race_draw reproduces the CPU's draw from a contiguous float32 tensor; got {probs.dtype} on "
                          f"{probs.device}{'' if probs.is_contiguous() else ', not contiguous'} (use draw)")
     M, V = probs.shape
@@ -120,7 +124,7 @@ def draw(probs: Tensor,  # (M, V) probabilities
          generator: torch.Generator | None = None) -> Tensor:  # (M,) int64
     "One token per row, exactly as `torch.multinomial(probs, 1, generator=generator)`; on a CPU by `race_draw`."
     _check_probs(probs)
-    if probs.device.type != "cpu" or probs.dtype != torch.float32 or not probs.is_contiguous() or not _race_is_exact():
+    if not _cpu_float32(probs) or not _race_is_exact():
         return torch.multinomial(probs, 1, generator=generator)[:, 0]      # (a strided tensor: its own draw order)
     lo, hi = torch.aminmax(probs)
     if not (lo >= 0 and hi < float("inf")):             # NaN fails both: the error torch.multinomial gives
