@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from .levels import check_num_tokens, is_power_of_two, prefix_lengths
 from .layers import apply_rope, packed_linear
 from .har import har_passes, har_layout, har_mask, num_queries, token_level
-from .sampling import check_sampling_args, get_cfg_schedule, guide, sample_logits
+from .sampling import check_sampling_args, get_cfg_schedule, guide, sample_blocks, sample_logits
 from .restok_config import build_config, preset_config
 
 # %% auto 0
@@ -156,7 +156,9 @@ class SwiGLU(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:  # (B, T, D) -> (B, T, D)
         gate, up = packed_linear(x, self.w1, self.w3)        # w1 x, w3 x (one product in inference on a CPU)
-        return self.ffn_dropout(packed_linear(F.silu(gate) * up, self.w2))
+        act = F.silu(gate)
+        act = act * up if torch.is_grad_enabled() else act.mul_(up)  # inference: in place, no fresh buffer (same values)
+        return self.ffn_dropout(packed_linear(act, self.w2))
 
 def drop_path(x: Tensor, p: float, training: bool) -> Tensor:
     "Stochastic depth: drop the whole residual branch of a sample with probability `p` (training only)."
@@ -174,8 +176,8 @@ def rms_norm(norm: nn.RMSNorm, x: Tensor) -> Tensor:  # (..., D) -> (..., D)
     if x.dtype != torch.bfloat16 or x.device.type != "cpu" or torch.is_grad_enabled(): return norm(x)
     eps = norm.eps if norm.eps is not None else torch.finfo(x.dtype).eps       # nn.RMSNorm's default
     ms = torch.linalg.vector_norm(x, 2, dim=-1, keepdim=True, dtype=torch.float32).square() / x.shape[-1]  # (..., 1)
-    scale = torch.rsqrt(ms + eps) if norm.weight is None else torch.rsqrt(ms + eps) * norm.weight
-    return x * scale.to(x.dtype)
+    out = x * torch.rsqrt(ms + eps).to(x.dtype)                                # (..., D) no full-size float32 temporary
+    return out if norm.weight is None else out.mul_(norm.weight)
 
 # %% ../nbs/08_generator.ipynb
 class GPTBlock(nn.Module):
@@ -293,7 +295,7 @@ def _forward_window(self: HARGenerator, idx: Tensor,  # (B, >= start) token ids 
                     labels: Tensor,           # (B,) class ids
                     start: int, end: int,     # the window of positions
                     kv: list | None = None,   # per-layer caches; None = teacher forcing
-                   ) -> Tensor:               # (B, end-start, V) float32 logits
+                   ) -> Tensor:               # (B, end-start, V) logits in the model's dtype
     token_src, query_src, allowed, rope = self._tables(idx.device)
     tok, qry = token_src[start:end], query_src[start:end]                      # (T,)
     h = self.tok_embeddings(idx[:, tok.clamp(min=0)])                          # (B, T, D)
@@ -308,7 +310,7 @@ def _forward_window(self: HARGenerator, idx: Tensor,  # (B, >= start) token ids 
     rope = rope[start:end]                                                     # (T, hd/2, 2)
     for i, layer in enumerate(self.layers):
         h = layer(h, rope, mask, None if kv is None else kv[i], start)
-    return packed_linear(self.norm(h), self.output).float()
+    return packed_linear(self.norm(h), self.output)  # the sampler takes float32 a few samples at a time
 
 # %% ../nbs/08_generator.ipynb
 @patch
@@ -319,7 +321,7 @@ def forward(self: HARGenerator, idx: Tensor,   # (B, N) token ids
     N = self.cfg.num_latent_tokens
     idx = _check_token_ids(idx, self.cfg.vocab_size, [N], hint=" (N = num_latent_tokens per image)")
     labels = _check_labels(cond, self.cfg.num_classes - (not self.cfg.has_null_class), batch=idx.shape[0])
-    return self._forward_window(idx, labels.to(idx.device), 0, N)
+    return self._forward_window(idx, labels.to(idx.device), 0, N).float()
 
 # %% ../nbs/08_generator.ipynb
 def generator_loss(logits: Tensor,  # (B, N, V) from the teacher-forced pass
@@ -349,6 +351,24 @@ def _kv_cache(self: HARGenerator, batch: int) -> list[tuple[Tensor, Tensor]]:
     shape = (batch, cfg.kv_heads, cfg.num_latent_tokens, cfg.head_dim)
     return [(torch.empty(shape, device=w.device, dtype=w.dtype), torch.empty(shape, device=w.device, dtype=w.dtype))
             for _ in self.layers]
+
+@patch
+def _borrow_kv_cache(self: HARGenerator, batch: int) -> list[tuple[Tensor, Tensor]]:
+    "The kept cache if it fits `batch` and this model's dtype and device (taken away while lent), else a new one."
+    w = self.tok_embeddings.weight
+    key, kept = (batch, w.dtype, w.device, len(self.layers)), self._derived.pop("kv_cache", None)
+    return kept[1] if kept is not None and kept[0] == key else self._kv_cache(batch)
+
+@patch
+def _return_kv_cache(self: HARGenerator, kv: list[tuple[Tensor, Tensor]]):
+    "Keep `kv` for the next run (the most recently returned cache is the one kept)."
+    k = kv[0][0]
+    self._derived["kv_cache"] = ((k.shape[0], k.dtype, k.device, len(kv)), kv)
+
+@patch
+def release_kv_cache(self: HARGenerator):
+    "Let go of the key/value cache kept from the last sampling run (its memory returns when no run holds it)."
+    self._derived.pop("kv_cache", None)
 
 # %% ../nbs/08_generator.ipynb
 @patch
@@ -380,23 +400,26 @@ def _sample_passes(self: HARGenerator, labels, cfg_scale, temperature, top_k, to
     B, N, guided = len(labels), cfg.num_latent_tokens, cfg_scale != 1.0
     labels = labels.to(device)
     if guided: labels = torch.cat([labels, torch.full_like(labels, cfg.num_classes)])      # (2B,): cond, then null
-    kv = self._kv_cache(len(labels))
-    seq = torch.zeros(B, N, dtype=torch.long, device=device)                                # (B, N)
-    P = 0 if prefix is None else prefix.shape[1]
-    if P: seq[:, :P] = prefix.to(device)                                                    # given tokens
-    n = len(self.passes)
-    for i, (start, end) in enumerate(self.passes):
-        ids = torch.cat([seq, seq]) if guided else seq                                      # (B or 2B, N)
-        logits = self._forward_window(ids, labels, start, end, kv)                          # (B or 2B, T, V)
-        if end <= P: continue                       # a given window: this pass only fills the cache
-        scale = schedule(i / max(n - 1, 1), cfg_scale)
-        if guided: logits = guide(*logits.chunk(2), scale)                                  # (B, T, V)
-        seq[:, start:end] = sample_logits(logits, temperature, top_k, top_p, generator)
-        level = token_level(start)
-        with torch.inference_mode(False): tokens = seq[:, :end].clone()       # a plain tensor: usable with autograd
-        yield SampleStep(step=i, num_steps=n, start=start, end=end, level=level,
-                         level_done=end == prefix_lengths(N)[level], cfg_scale=float(scale),
-                         tokens=tokens)
+    kv = self._borrow_kv_cache(len(labels))
+    try:
+        seq = torch.zeros(B, N, dtype=torch.long, device=device)                            # (B, N)
+        P = 0 if prefix is None else prefix.shape[1]
+        if P: seq[:, :P] = prefix.to(device)                                                # given tokens
+        n = len(self.passes)
+        for i, (start, end) in enumerate(self.passes):
+            ids = torch.cat([seq, seq]) if guided else seq                                  # (B or 2B, N)
+            logits = self._forward_window(ids, labels, start, end, kv)                      # (B or 2B, T, V)
+            if end <= P: continue                   # a given window: this pass only fills the cache
+            scale = schedule(i / max(n - 1, 1), cfg_scale)
+            cond_logits, uncond_logits = logits.chunk(2) if guided else (logits, None)     # (B, T, V) each
+            seq[:, start:end] = sample_blocks(cond_logits, uncond_logits, scale, temperature, top_k, top_p, generator)
+            level = token_level(start)
+            with torch.inference_mode(False): tokens = seq[:, :end].clone()   # a plain tensor: usable with autograd
+            yield SampleStep(step=i, num_steps=n, start=start, end=end, level=level,
+                             level_done=end == prefix_lengths(N)[level], cfg_scale=float(scale),
+                             tokens=tokens)
+    finally:
+        self._return_kv_cache(kv)                   # also when the caller stops early
 
 # %% ../nbs/08_generator.ipynb
 @patch

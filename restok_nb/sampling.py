@@ -12,7 +12,8 @@ from torch import Tensor
 
 # %% auto 0
 __all__ = ['CFG_SCHEDULES', 'guide', 'constant_schedule', 'linear_schedule', 'cosine_schedule', 'step_schedule',
-           'get_cfg_schedule', 'check_sampling_args', 'filter_logits', 'race_draw', 'draw', 'sample_logits']
+           'get_cfg_schedule', 'check_sampling_args', 'filter_logits', 'race_draw', 'draw', 'sample_logits',
+           'sample_blocks']
 
 # %% ../nbs/07_sampling.ipynb
 def guide(cond_logits: Tensor, uncond_logits: Tensor, scale: float) -> Tensor:  # two (B, T, V) -> (B, T, V)
@@ -116,7 +117,10 @@ def _race_is_exact() -> bool:
         probs = torch.randn(64, 300, generator=torch.Generator().manual_seed(0)).mul(3).softmax(-1)
         probs[:8, 100:] = 0                             # rows with impossible tokens, as top-k leaves them
         g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-        same = torch.equal(torch.multinomial(probs, 1, generator=g1)[:, 0], race_draw(probs, g2))
+        want = torch.multinomial(probs, 1, generator=g1)[:, 0]
+        same = torch.equal(want, race_draw(probs, g2))          # in one go, then in two parts (`sample_blocks`)
+        same = same and torch.equal(torch.multinomial(probs, 1, generator=g1)[:, 0],
+                                    torch.cat([race_draw(probs[:40], g2), race_draw(probs[40:], g2)]))
         _RACE_EXACT.append(same and torch.equal(g1.get_state(), g2.get_state()))
     return _RACE_EXACT[0]
 
@@ -141,3 +145,23 @@ def sample_logits(logits: Tensor,             # (B, T, V)
     if temperature != 1.0: flat = flat / temperature
     flat = filter_logits(flat, top_k, top_p)                                   # (B*T, V)
     return draw(flat.softmax(-1), generator).view(B, T)
+
+# %% ../nbs/07_sampling.ipynb
+def sample_blocks(logits: Tensor,               # (B, T, V) logits (the conditional ones, with guidance)
+                  uncond: Tensor | None = None,  # (B, T, V) the unconditional logits, for guidance
+                  cfg_scale: float = 1.0,
+                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                  generator: torch.Generator | None = None,
+                  block: int = 1 << 19,          # numbers per block (a CPU; on a GPU the batch is one block)
+                 ) -> Tensor:                    # (B, T) int64
+    "`sample_logits(guide(logits, uncond, cfg_scale), ...)` a few samples at a time: the same tokens."
+    B, T, V = logits.shape
+    if uncond is not None and uncond.shape != logits.shape:
+        raise ValueError(f"uncond must have the logits' shape {tuple(logits.shape)}, got {tuple(uncond.shape)}")
+    step = B if logits.device.type != "cpu" else max(1, block // (T * V))
+    out = []
+    for b in range(0, B, step):
+        part = logits[b:b + step]                 # float32 here, a block at a time (bfloat16 models give bfloat16)
+        if uncond is not None: part = guide(part.float(), uncond[b:b + step].float(), cfg_scale)
+        out.append(sample_logits(part, temperature, top_k, top_p, generator))
+    return torch.cat(out)
