@@ -176,8 +176,8 @@ def rms_norm(norm: nn.RMSNorm, x: Tensor) -> Tensor:  # (..., D) -> (..., D)
     if x.dtype != torch.bfloat16 or x.device.type != "cpu" or torch.is_grad_enabled(): return norm(x)
     eps = norm.eps if norm.eps is not None else torch.finfo(x.dtype).eps       # nn.RMSNorm's default
     ms = torch.linalg.vector_norm(x, 2, dim=-1, keepdim=True, dtype=torch.float32).square() / x.shape[-1]  # (..., 1)
-    out = x * torch.rsqrt(ms + eps).to(x.dtype)                                # (..., D) no full-size float32 temporary
-    return out if norm.weight is None else out.mul_(norm.weight)
+    scale = torch.rsqrt(ms + eps) if norm.weight is None else torch.rsqrt(ms + eps) * norm.weight
+    return x * scale.to(x.dtype)
 
 # %% ../nbs/08_generator.ipynb
 class GPTBlock(nn.Module):
