@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from .levels import check_num_tokens, is_power_of_two, prefix_lengths
 from .layers import apply_rope, packed_linear
 from .har import har_passes, har_layout, har_mask, num_queries, token_level
-from .sampling import check_sampling_args, get_cfg_schedule, guide, sample_blocks, sample_logits
+from .sampling import check_sampling_args, get_cfg_schedule, guide, sample_blocks
 from .restok_config import build_config, preset_config
 
 # %% auto 0
@@ -355,15 +355,10 @@ def _kv_cache(self: HARGenerator, batch: int) -> list[tuple[Tensor, Tensor]]:
 @patch
 def _borrow_kv_cache(self: HARGenerator, batch: int) -> list[tuple[Tensor, Tensor]]:
     "The kept cache if it fits `batch` and this model's dtype and device (taken away while lent), else a new one."
-    w = self.tok_embeddings.weight
-    key, kept = (batch, w.dtype, w.device, len(self.layers)), self._derived.pop("kv_cache", None)
-    return kept[1] if kept is not None and kept[0] == key else self._kv_cache(batch)
-
-@patch
-def _return_kv_cache(self: HARGenerator, kv: list[tuple[Tensor, Tensor]]):
-    "Keep `kv` for the next run (the most recently returned cache is the one kept)."
-    k = kv[0][0]
-    self._derived["kv_cache"] = ((k.shape[0], k.dtype, k.device, len(kv)), kv)
+    kept, w = self._derived.pop("kv_cache", None), self.tok_embeddings.weight
+    fits = (kept is not None and len(kept) == len(self.layers) and kept[0][0].shape[0] == batch
+            and kept[0][0].dtype == w.dtype and kept[0][0].device == w.device)
+    return kept if fits else self._kv_cache(batch)
 
 @patch
 def release_kv_cache(self: HARGenerator):
@@ -419,7 +414,7 @@ def _sample_passes(self: HARGenerator, labels, cfg_scale, temperature, top_k, to
                              level_done=end == prefix_lengths(N)[level], cfg_scale=float(scale),
                              tokens=tokens)
     finally:
-        self._return_kv_cache(kv)                   # also when the caller stops early
+        self._derived["kv_cache"] = kv              # kept for the next run, also when the caller stops early
 
 # %% ../nbs/08_generator.ipynb
 @patch

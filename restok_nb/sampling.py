@@ -161,7 +161,7 @@ def sample_blocks(logits: Tensor,               # (B, T, V) logits (the conditio
     step = B if logits.device.type != "cpu" else max(1, block // (T * V))
     out = []
     for b in range(0, B, step):
-        part = logits[b:b + step]                 # float32 here, a block at a time (bfloat16 models give bfloat16)
+        part = logits[b:b + step]                 # the model's dtype; float32 from here, one block at a time
         if uncond is not None: part = guide(part.float(), uncond[b:b + step].float(), cfg_scale)
         out.append(sample_logits(part, temperature, top_k, top_p, generator))
     return torch.cat(out)
