@@ -106,7 +106,7 @@ def _packable(x: torch.Tensor, w: torch.Tensor) -> bool:
         onednn = torch.backends.mkldnn.is_available()
         _CPU_KERNELS.update(float32=onednn, bfloat16=onednn and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     if x.dtype == torch.bfloat16: return _CPU_KERNELS["bfloat16"]
-    return x.dtype == torch.float32 and _CPU_KERNELS["float32"] and 3 <= x.numel() // x.shape[-1] <= 256
+    return x.dtype == torch.float32 and _CPU_KERNELS["float32"] and 1 <= x.numel() // x.shape[-1] <= 256
 
 # %% ../nbs/01_layers.ipynb
 def packed_linear(x: torch.Tensor,  # (..., in)
