@@ -98,3 +98,21 @@ def test_packed_weights_follow_dtype_round_trips():
     fast = sample()
     with prepacked_weights(False):
         assert torch.equal(fast, sample())
+
+
+def test_one_and_two_rows_take_the_packed_kernel_with_the_same_bits():
+    "float32 products of 1 and 2 rows go through the prepacked kernel too, and each row's bits do not depend on the row count."
+    import restok_nb.layers as layers
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this PyTorch has no oneDNN")
+    torch.manual_seed(0)
+    lin, x = nn.Linear(96, 200, bias=False), torch.randn(5, 96)
+    with torch.inference_mode():
+        for rows in (1, 2):
+            layers._PACKED.pop(lin, None)
+            packed_linear(x[:rows], lin)
+            assert lin in layers._PACKED                            # the one-/two-row call packed the weight
+        full = packed_linear(x, lin)                                # 5 rows
+        assert torch.equal(torch.cat([packed_linear(x[i:i + 1], lin) for i in range(5)]), full)
+        assert torch.equal(torch.cat([packed_linear(x[:2], lin), packed_linear(x[2:], lin)]), full)
+        assert (full - x @ lin.weight.T).abs().max() < 1e-5         # F.linear's values, another order of the sums
