@@ -127,7 +127,8 @@ def token_contributions(tokenizer: ResTok,  # any ResTok (eval mode)
     ids = tokenizer.encode(images.to(dev))[1]["indices"]                               # (B, N)
     (B, N), K = ids.shape, tokenizer.config.codebook_size
     shift = torch.randint(1, K, (B, N, samples), generator=generator).to(dev)          # t_n + shift mod K: another code
-    rec = tokenizer.decode_tokens(ids).clamp(0, 1).repeat_interleave(samples, 0)       # (B*S, 3, H, W)
+    # decoded at the swapped batches' size: a product may round a row otherwise at another row count (MKL on Zen 4)
+    rec = tokenizer.decode_tokens(ids.repeat_interleave(samples, 0)).clamp(0, 1)       # (B*S, 3, H, W)
     maps = []
     for n in range(N):
         swapped = ids.repeat_interleave(samples, 0)                                    # (B*S, N)
