@@ -127,7 +127,7 @@ def token_contributions(tokenizer: ResTok,  # any ResTok (eval mode)
     ids = tokenizer.encode(images.to(dev))[1]["indices"]                               # (B, N)
     (B, N), K = ids.shape, tokenizer.config.codebook_size
     shift = torch.randint(1, K, (B, N, samples), generator=generator).to(dev)          # t_n + shift mod K: another code
-    # decoded at the swapped batches' size: a product may round a row otherwise at another row count (MKL on Zen 4)
+    # decoded at the swapped batches' size: the same row counts, so the same kernels (another size may round otherwise)
     rec = tokenizer.decode_tokens(ids.repeat_interleave(samples, 0)).clamp(0, 1)       # (B*S, 3, H, W)
     maps = []
     for n in range(N):
