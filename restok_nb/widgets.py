@@ -127,11 +127,12 @@ def token_contributions(tokenizer: ResTok,  # any ResTok (eval mode)
     ids = tokenizer.encode(images.to(dev))[1]["indices"]                               # (B, N)
     (B, N), K = ids.shape, tokenizer.config.codebook_size
     shift = torch.randint(1, K, (B, N, samples), generator=generator).to(dev)          # t_n + shift mod K: another code
+    each = ids.repeat_interleave(samples, 0)                                           # (B*S, N) every image S times
     # decoded at the swapped batches' size: the same row counts, so the same kernels (another size may round otherwise)
-    rec = tokenizer.decode_tokens(ids.repeat_interleave(samples, 0)).clamp(0, 1)       # (B*S, 3, H, W)
+    rec = tokenizer.decode_tokens(each).clamp(0, 1)                                    # (B*S, 3, H, W)
     maps = []
     for n in range(N):
-        swapped = ids.repeat_interleave(samples, 0)                                    # (B*S, N)
+        swapped = each.clone()                                                         # (B*S, N)
         swapped[:, n] = (swapped[:, n] + shift[:, n].reshape(-1)) % K                  # token n replaced
         change = (tokenizer.decode_tokens(swapped).clamp(0, 1) - rec).abs().mean(1)    # (B*S, H, W)
         maps.append(change.view(B, samples, *change.shape[1:]).mean(1))                # (B, H, W)

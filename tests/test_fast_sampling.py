@@ -5,6 +5,7 @@ from torch import nn
 
 import restok_nb.sampling as sampling
 from restok_nb.generator import GPTConfig, HARGenerator, rms_norm
+import restok_nb.layers as layers
 from restok_nb.layers import packed_linear, prepacked_weights
 from restok_nb.pixel_cnn import inference_layout
 from restok_nb.sampling import draw, race_draw
@@ -102,7 +103,6 @@ def test_packed_weights_follow_dtype_round_trips():
 
 def test_one_and_two_rows_take_the_packed_kernel_with_the_same_bits():
     "float32 products of 1 and 2 rows go through the prepacked kernel too, and each row's bits do not depend on the row count."
-    import restok_nb.layers as layers
     if not torch.backends.mkldnn.is_available():
         pytest.skip("this PyTorch has no oneDNN")
     torch.manual_seed(0)
